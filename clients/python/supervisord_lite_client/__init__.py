@@ -1,0 +1,1 @@
+"""supervisord-lite client (stdlib only)."""
