@@ -1,0 +1,85 @@
+"""Shared fixtures: a real daemon on a temporary socket, and a raw NDJSON client for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.wire import RawClient, wait_until
+
+
+class Daemon:
+    """A supervisord-lite daemon process serving on its own socket in a private directory."""
+
+    def __init__(self, socket_path: Path, proc: subprocess.Popen[bytes], stderr_path: Path) -> None:
+        self.socket_path = socket_path
+        self.proc = proc
+        self.stderr_path = stderr_path
+
+    def client(self) -> RawClient:
+        return RawClient(self.socket_path)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def start_daemon(
+    directory: Path, *extra: str, env: dict[str, str] | None = None
+) -> Daemon:
+    sock = directory / "sl.sock"
+    err = directory / "daemon.stderr"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("SUPERVISORD_LITE_SOCKET", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(sock), *extra],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err.open("wb"),
+        env=full_env,
+    )
+
+    def accepts() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {proc.returncode}: {err.read_text()}")
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(sock))
+            except OSError:
+                return False
+            return True
+
+    wait_until(accepts, timeout=15, what="the daemon to accept connections")
+    return Daemon(sock, proc, err)
+
+
+def stop_daemon(d: Daemon) -> int:
+    if d.proc.poll() is None:
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            d.proc.wait()
+    return d.proc.returncode
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    # Short paths: a Unix socket path must fit in 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="sl-") as d:
+        yield Path(d)
+
+
+@pytest.fixture
+def daemon(private_dir: Path) -> Iterator[Daemon]:
+    d = start_daemon(private_dir)
+    yield d
+    stop_daemon(d)

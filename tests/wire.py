@@ -1,0 +1,74 @@
+"""A raw NDJSON JSON-RPC client for tests: speaks the wire exactly as another language would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def wait_until(cond: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `cond` until it is true or the deadline passes (then fail, saying what was awaited)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)  # poll with a deadline
+        delay = min(delay * 2, 0.05)
+
+
+class RawClient:
+    """One connection; send lines or objects, read response lines. Every read has a timeout."""
+
+    def __init__(self, path: Path | str, timeout: float = 20.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+        self._next_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, obj: Any) -> None:
+        self.send_raw(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+
+    def recv(self) -> Any:
+        """The next response line, parsed. Raises on timeout or EOF."""
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("daemon closed the connection")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def call_raw(self, method: str, params: Any = None) -> dict[str, Any]:
+        """Send one request and return the whole response object (result or error)."""
+        self._next_id += 1
+        req: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
+        if params is not None:
+            req["params"] = params
+        self.send(req)
+        resp: dict[str, Any] = self.recv()
+        assert resp.get("id") == self._next_id, resp
+        return resp
+
+    def call(self, method: str, params: Any = None) -> Any:
+        """Send one request and return its result; fail the test on an error response."""
+        resp = self.call_raw(method, params)
+        assert "error" not in resp, resp
+        return resp["result"]
