@@ -31,9 +31,7 @@ class Daemon:
         return self.stderr_path.read_text(errors="replace")
 
 
-def start_daemon(
-    directory: Path, *extra: str, env: dict[str, str] | None = None
-) -> Daemon:
+def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
     sock = directory / "sl.sock"
     err = directory / "daemon.stderr"
     full_env = {**os.environ, **(env or {})}

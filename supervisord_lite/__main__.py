@@ -1,0 +1,3 @@
+from supervisord_lite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The first code a Python target's child runs: `python -m supervisord_lite.child SPEC_FD STATUS_FD`.
+
+It loads the target, reports on STATUS_FD whether that worked (nothing written and the fd closed
+means yes), then runs it with multiprocessing's exit-code rules. The daemon never unpickles a
+payload: this, in the child, is the only place that does.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def load(spec: dict[str, Any]) -> Callable[[], Any] | None:
+    """The zero-argument callable that is the process's run(), or None for the default run()."""
+    args, kwargs = spec["args"], spec["kwargs"]
+    kind = spec["kind"]
+    if kind == "callable":
+        module_name, _, qualname = spec["ref"].partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError(f"{spec['ref']} is not callable")
+        fn = obj
+        return lambda: fn(*args, **kwargs)
+    if kind == "pickle":
+        import pickle
+
+        if spec["main_path"]:
+            # Run the caller's script as __mp_main__, as multiprocessing's spawn does, so that
+            # functions pickled as __main__.f are found.
+            from multiprocessing import spawn
+
+            spawn._fixup_main_from_path(spec["main_path"])  # type: ignore[attr-defined]
+        obj = pickle.loads(base64.b64decode(spec["payload"]))
+        if not callable(obj):
+            raise TypeError("the pickled target is not callable")
+        return obj  # type: ignore[no-any-return]
+    return None
+
+
+def _exitcode(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(str(code) + "\n")
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    spec_fd, status_fd = int(argv[1]), int(argv[2])
+    spec = json.loads(_read_all(spec_fd))
+    sys.path[0:0] = spec["sys_path"]
+    try:
+        import multiprocessing
+
+        me = multiprocessing.current_process()
+        me.name = spec["name"]
+        me.authkey = spec["authkey"].encode("ascii")
+        run = load(spec)
+    except BaseException as exc:
+        traceback.print_exc()
+        os.write(status_fd, f"{type(exc).__name__}: {exc}".encode()[:4000])
+        os.close(status_fd)
+        return 1
+    os.close(status_fd)
+    try:
+        if run is not None:
+            run()
+        return 0
+    except SystemExit as exc:
+        return _exitcode(exc)
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

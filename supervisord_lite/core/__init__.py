@@ -1,0 +1,1 @@
+"""The pure core: process records, naming, authkeys, states. No sockets, no JSON, no RPC engine."""

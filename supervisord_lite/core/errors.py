@@ -1,0 +1,50 @@
+"""What can go wrong in the core, as exceptions. Wire codes are assigned at the edge (rpc/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CoreError(Exception):
+    """A refusal the caller can act on; the message says what went wrong and what to do."""
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class NoSuchProcess(CoreError):
+    pass
+
+
+class AlreadyStarted(CoreError):
+    pass
+
+
+class NotStarted(CoreError):
+    pass
+
+
+class GroupNotNull(CoreError):
+    pass
+
+
+class BadTarget(CoreError):
+    pass
+
+
+class SpawnFailed(CoreError):
+    """The program could not be executed; nothing was started."""
+
+
+class TargetFailed(CoreError):
+    """A Python target could not be loaded in the child; the child exited with code 1."""
+
+
+class JoinSelf(CoreError):
+    pass
+
+
+class ShuttingDown(CoreError):
+    pass

@@ -1,0 +1,109 @@
+"""Plain data the core works with: targets, process records, and the spawner interface."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class State(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+class TargetKind(enum.StrEnum):
+    NONE = "none"  # the seed's default run(): nothing is called, exit code 0
+    ARGV = "argv"
+    CALLABLE = "callable"
+    PICKLE = "pickle"
+
+
+class Output(enum.StrEnum):
+    DAEMON = "daemon"  # the daemon's own stderr (the journal under systemd)
+    NULL = "null"
+    PASSED = "passed"  # file descriptors passed by the caller
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind = TargetKind.NONE
+    argv: tuple[str, ...] = ()
+    ref: str | None = None  # "package.module:function"
+    payload: str | None = None  # base64 pickle: opaque data for the child, never unpickled here
+    main_path: str | None = None
+    sys_path: tuple[str, ...] = ()
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    cwd: str | None = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.kind is not TargetKind.ARGV
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """Everything a spawner needs to start one process."""
+
+    process_id: int
+    name: str
+    authkey: str
+    target: Target
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
+    output: Output
+    fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
+
+
+class Child(Protocol):
+    """A started child as the spawner reports it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    async def loaded(self) -> str | None:
+        """None once the target is loaded (or for programs); otherwise why loading failed."""
+        ...
+
+    def signal(self, signum: int) -> None:
+        """Send a signal; a no-op once the child has been reaped."""
+        ...
+
+
+ExitCallback = Callable[[int], None]
+
+
+class Spawner(Protocol):
+    async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> Child:
+        """Start a child. Raises SpawnFailed if nothing could be started.
+
+        `on_exit(exitcode)` is called exactly once, from the event loop, with the exit status or
+        minus the signal number.
+        """
+        ...
+
+
+@dataclass(eq=False)
+class ProcessRecord:
+    id: int
+    identity: tuple[int, ...]  # ("Process-" + ":".join(identity)) is the default name
+    name: str
+    parent: ProcessRecord | None
+    authkey: str
+    target: Target
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
+    state: State = State.CREATED
+    starting: bool = False
+    pid: int | None = None
+    exitcode: int | None = None
+    child: Child | None = None
+    children_created: int = 0
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def parent_id(self) -> int | None:
+        return None if self.parent is None else self.parent.id

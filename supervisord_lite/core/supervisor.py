@@ -1,0 +1,255 @@
+"""The process owner's state machine: the rules of `processing.Process`, kept by the daemon.
+
+Who calls is decided by the transport from the kernel's word (the peer pid); the core only walks
+from that pid up to the nearest supervised process with the `parent_of` function it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from supervisord_lite.core import errors
+from supervisord_lite.core.model import (
+    Output,
+    ProcessRecord,
+    Spawner,
+    SpawnRequest,
+    State,
+    Target,
+    TargetKind,
+)
+
+# Deep enough for any real process tree; bounds the walk if /proc lies or loops.
+_MAX_ANCESTRY = 128
+
+
+def new_authkey() -> str:
+    """A random hexadecimal key from os.urandom, as the `processing` package makes them."""
+    return os.urandom(32).hex()
+
+
+class Supervisor:
+    def __init__(
+        self,
+        spawner: Spawner,
+        *,
+        parent_of: Callable[[int], int | None],
+        daemon_pid: int | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._spawner = spawner
+        self._parent_of = parent_of
+        self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
+        self._on_change = on_change or (lambda: None)
+        self.authkey = new_authkey()  # the daemon is the main process
+        self._records: dict[int, ProcessRecord] = {}
+        self._by_pid: dict[int, ProcessRecord] = {}
+        self._last_id = 0
+        self._children_of_main = 0
+        self._shutting_down = False
+
+    # -- queries ---------------------------------------------------------------------------
+    def get(self, process_id: int) -> ProcessRecord:
+        try:
+            return self._records[process_id]
+        except KeyError:
+            raise errors.NoSuchProcess(
+                f"no process has id {process_id}; process.list shows the ids that exist",
+                id=process_id,
+            ) from None
+
+    def records(self) -> Iterable[ProcessRecord]:
+        return self._records.values()
+
+    @property
+    def running(self) -> int:
+        return len(self._by_pid)
+
+    def caller_of(self, peer_pid: int | None) -> ProcessRecord | None:
+        """The supervised process that `peer_pid` is, or runs under; None for outside callers."""
+        pid = peer_pid
+        for _ in range(_MAX_ANCESTRY):
+            if pid is None or pid <= 1 or pid == self._daemon_pid:
+                return None
+            record = self._by_pid.get(pid)
+            if record is not None:
+                return record
+            pid = self._parent_of(pid)
+        return None
+
+    # -- the Process API -------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        caller: ProcessRecord | None,
+        target: Target,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        group: object = None,
+    ) -> ProcessRecord:
+        if group is not None:
+            raise errors.GroupNotNull(
+                "group must be null; it exists only for compatibility with threading.Thread"
+            )
+        kwargs = kwargs or {}
+        _check_target(target, args, kwargs)
+        if caller is None:
+            self._children_of_main += 1
+            identity: tuple[int, ...] = (self._children_of_main,)
+            authkey = self.authkey
+        else:
+            caller.children_created += 1
+            identity = (*caller.identity, caller.children_created)
+            authkey = caller.authkey
+        self._last_id += 1
+        record = ProcessRecord(
+            id=self._last_id,
+            identity=identity,
+            name=name if name is not None else "Process-" + ":".join(map(str, identity)),
+            parent=caller,
+            authkey=authkey,
+            target=target,
+            args=tuple(args),
+            kwargs=dict(kwargs),
+        )
+        self._records[record.id] = record
+        return record
+
+    async def start(
+        self,
+        process_id: int,
+        *,
+        output: Output = Output.DAEMON,
+        fds: tuple[int, int] | None = None,
+    ) -> ProcessRecord:
+        """Start once. The fds (if any) are the spawner's to close, on every path."""
+        try:
+            record = self.get(process_id)
+            if record.starting or record.state is not State.CREATED:
+                raise errors.AlreadyStarted(
+                    f"process {record.id} was already started; a process can be started only once",
+                    id=record.id,
+                )
+            if self._shutting_down:
+                raise errors.ShuttingDown("the daemon is shutting down and starts nothing new")
+        except errors.CoreError:
+            _close_fds(fds)
+            raise
+        record.starting = True
+        request = SpawnRequest(
+            process_id=record.id,
+            name=record.name,
+            authkey=record.authkey,
+            target=record.target,
+            args=record.args,
+            kwargs=record.kwargs,
+            output=output,
+            fds=fds,
+        )
+        try:
+            child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
+        except errors.SpawnFailed:
+            record.starting = False  # nothing ran: the process stays `created`
+            raise
+        record.child = child
+        record.pid = child.pid
+        if record.state is State.CREATED:  # not already reported as exited
+            record.state = State.RUNNING
+            self._by_pid[child.pid] = record
+        record.starting = False
+        self._on_change()
+        problem = await child.loaded()
+        if problem is not None:
+            raise errors.TargetFailed(
+                f"process {record.id}: the target could not be loaded in the child ({problem}); "
+                "it exited with code 1 and its traceback is on the child's stderr",
+                id=record.id,
+            )
+        return record
+
+    async def join(
+        self, process_id: int, *, timeout: float | None, caller: ProcessRecord | None
+    ) -> ProcessRecord:
+        record = self.get(process_id)
+        if record.state is State.CREATED and not record.starting:
+            raise errors.NotStarted(
+                f"process {record.id} has not been started; call process.start first",
+                id=record.id,
+            )
+        if caller is record:
+            raise errors.JoinSelf(
+                f"process {record.id} cannot join itself: that would wait for ever", id=record.id
+            )
+        if timeout is None:
+            await record.exited.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(record.exited.wait(), timeout)
+        return record
+
+    def set_name(self, process_id: int, name: str) -> None:
+        self.get(process_id).name = name
+
+    def set_authkey(self, process_id: int, value: str | None) -> None:
+        self.get(process_id).authkey = new_authkey() if value is None else value
+
+    def send_signal(self, process_id: int, signum: int) -> ProcessRecord:
+        record = self.get(process_id)
+        if record.child is None:
+            raise errors.NotStarted(
+                f"process {record.id} has not been started; there is nothing to signal",
+                id=record.id,
+            )
+        if record.state is State.RUNNING:
+            record.child.signal(signum)
+        return record
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _exited(self, record: ProcessRecord, exitcode: int) -> None:
+        record.exitcode = exitcode
+        record.state = State.EXITED
+        if record.pid is not None:
+            self._by_pid.pop(record.pid, None)
+        record.exited.set()
+        self._on_change()
+
+    async def shutdown(self, grace: float) -> None:
+        """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""
+        self._shutting_down = True
+        running = [r for r in self._records.values() if r.state is State.RUNNING]
+        for record in running:
+            assert record.child is not None
+            record.child.signal(signal.SIGTERM)
+        waits = [asyncio.ensure_future(r.exited.wait()) for r in running]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=grace)
+        if pending:
+            for record in running:
+                if record.state is State.RUNNING and record.child is not None:
+                    record.child.signal(signal.SIGKILL)
+            await asyncio.wait(pending, timeout=10)
+
+
+def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    if target.kind is TargetKind.ARGV:
+        if not target.argv:
+            raise errors.BadTarget("an argv target needs at least the program name")
+        if kwargs:
+            raise errors.BadTarget("kwargs must be empty for an argv target; put them in args")
+        if not all(isinstance(a, str) for a in args):
+            raise errors.BadTarget("args of an argv target must all be strings")
+    elif target.kind is TargetKind.PICKLE and (args or kwargs):
+        raise errors.BadTarget("args and kwargs must be empty for a pickle target (pickle them in)")
+
+
+def _close_fds(fds: tuple[int, int] | None) -> None:
+    for fd in fds or ():
+        with contextlib.suppress(OSError):
+            os.close(fd)

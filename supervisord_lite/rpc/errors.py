@@ -1,0 +1,49 @@
+"""The one table from core exceptions to JSON-RPC error codes (documented in protocol/PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import enum
+
+from supervisord_lite.core import errors
+
+
+class ErrorCode(enum.IntEnum):
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    NO_SUCH_PROCESS = 1001
+    ALREADY_STARTED = 1002
+    NOT_STARTED = 1003
+    GROUP_NOT_NULL = 1004
+    BAD_TARGET = 1005
+    SPAWN_FAILED = 1006
+    TARGET_FAILED = 1007
+    JOIN_SELF = 1008
+    SHUTTING_DOWN = 1009
+    PERMISSION_DENIED = 1010
+    FDS_MISSING = 1011
+
+
+CODES: dict[type[errors.CoreError], ErrorCode] = {
+    errors.NoSuchProcess: ErrorCode.NO_SUCH_PROCESS,
+    errors.AlreadyStarted: ErrorCode.ALREADY_STARTED,
+    errors.NotStarted: ErrorCode.NOT_STARTED,
+    errors.GroupNotNull: ErrorCode.GROUP_NOT_NULL,
+    errors.BadTarget: ErrorCode.BAD_TARGET,
+    errors.SpawnFailed: ErrorCode.SPAWN_FAILED,
+    errors.TargetFailed: ErrorCode.TARGET_FAILED,
+    errors.JoinSelf: ErrorCode.JOIN_SELF,
+    errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
+}
+
+
+class RpcError(Exception):
+    """An error raised at the edge (bad params, missing fds) that is not a core refusal."""
+
+    def __init__(self, code: ErrorCode, message: str, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data

@@ -1,0 +1,99 @@
+"""Wires the layers together and runs the daemon until SIGTERM/SIGINT (or the end of stdin)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from supervisord_lite import systemd
+from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.paths import parent_of
+from supervisord_lite.rpc.dispatch import Dispatcher
+from supervisord_lite.rpc.methods import Api
+from supervisord_lite.spawner import PopenSpawner
+from supervisord_lite.transport.framing import DEFAULT_LIMIT
+from supervisord_lite.transport.stdio import serve_stdio
+from supervisord_lite.transport.unix import UnixServer, bind_socket
+
+log = logging.getLogger("supervisord_lite")
+
+
+@dataclass(frozen=True)
+class Options:
+    socket_path: Path
+    stdio: bool = False
+    grace: float = 5.0
+    max_message: int = DEFAULT_LIMIT
+
+
+def _discover() -> object:
+    from supervisord_lite.rpc import openrpc  # generated on demand: start-up stays lean
+
+    return openrpc.document()
+
+
+async def serve(options: Options) -> int:
+    loop = asyncio.get_running_loop()
+    notifier = systemd.Notifier.from_environment()
+    activated = [] if options.stdio else systemd.listen_sockets()
+
+    supervisor: Supervisor
+
+    def changed() -> None:
+        notifier.status(f"{supervisor.running} running")
+
+    socket_path = None if options.stdio else options.socket_path
+    supervisor = Supervisor(
+        PopenSpawner(socket_path=str(socket_path) if socket_path else None),
+        parent_of=parent_of,
+        on_change=changed,
+    )
+    dispatcher = Dispatcher(Api(supervisor, discover=_discover))
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    lock_fd: int | None = None
+    server: UnixServer | None = None
+    if options.stdio:
+        connection = serve_stdio(dispatcher.handle, limit=options.max_message)
+        connection.done.add_done_callback(lambda _: stop.set())
+        where = "stdin/stdout"
+    else:
+        if activated:
+            sock: socket.socket = activated[0]
+            where = f"the socket passed by systemd ({sock.getsockname() or 'unnamed'})"
+        else:
+            sock, lock_fd = bind_socket(options.socket_path)
+            where = str(options.socket_path)
+        server = UnixServer(sock, dispatcher.handle, limit=options.max_message)
+
+    notifier.attach(loop)
+    notifier.ready(f"serving on {where}, 0 running")
+    log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
+
+    await stop.wait()
+
+    log.info("stopping: terminating %d running process(es)", supervisor.running)
+    notifier.stopping()
+    if server is not None:
+        server.close()
+    await supervisor.shutdown(options.grace)
+    if lock_fd is not None:
+        options.socket_path.unlink(missing_ok=True)
+        os.close(lock_fd)
+    notifier.close()
+    log.info("stopped")
+    return 0
+
+
+def _version() -> str:
+    from supervisord_lite import __version__
+
+    return __version__

@@ -1,0 +1,188 @@
+"""One client connection: read lines, answer each concurrently, write replies in one ordered stream.
+
+Writes are synchronous non-blocking sends with a buffer for the rest (no lock, no await), so replies
+of concurrent requests never interleave. Reading pauses while too many requests are in flight.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from supervisord_lite.rpc.dispatch import error_response
+from supervisord_lite.rpc.errors import ErrorCode
+from supervisord_lite.rpc.methods import Peer
+from supervisord_lite.transport.framing import Line, LineSplitter, close_fds
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes, Peer, list[int]], Awaitable[bytes | None]]
+Reader = Callable[[], tuple[bytes, list[int]]]  # raises BlockingIOError when nothing is there
+Writer = Callable[[bytes | memoryview], int]
+
+MAX_IN_FLIGHT = 1024
+MAX_UNSENT = 64 * 1024 * 1024
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        read_fd: int,
+        write_fd: int,
+        reader: Reader,
+        writer: Writer,
+        handler: Handler,
+        peer: Peer,
+        limit: int,
+        on_close: Callable[[Connection], None] = lambda c: None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._rfd, self._wfd = read_fd, write_fd
+        self._read, self._write = reader, writer
+        self._handler = handler
+        self.peer = peer
+        self._limit = limit
+        self._splitter = LineSplitter(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unsent = bytearray()
+        self._reading = False
+        self._eof = False
+        self._closed = False
+        self._on_close = on_close
+        self.done = self._loop.create_future()
+        self._resume_reading()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._eof and not self._closed:
+            self._loop.add_reader(self._rfd, self._on_readable)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._rfd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        try:
+            data, fds = self._read()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            # The peer will send no more; answer what is in flight, then close (socat-style
+            # clients half-close after their request and wait for the reply).
+            close_fds(fds)
+            self._eof = True
+            self._pause_reading()
+            self._maybe_finish()
+            return
+        for item in self._splitter.feed(data, fds):
+            if isinstance(item, Line):
+                task = self._loop.create_task(self._answer(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+            else:
+                self.write(
+                    error_response(
+                        ErrorCode.INVALID_REQUEST,
+                        f"Invalid Request: message longer than the limit of {self._limit} bytes",
+                        {"limit": self._limit},
+                    )
+                )
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            self._pause_reading()
+
+    async def _answer(self, line: Line) -> None:
+        try:
+            reply = await self._handler(line.data, self.peer, line.fds)
+        finally:
+            close_fds(line.fds)
+        if reply is not None:
+            self.write(reply)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("request handler failed", exc_info=task.exception())
+        if len(self._tasks) < MAX_IN_FLIGHT:
+            self._resume_reading()
+        self._maybe_finish()
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if self._unsent:
+            self._unsent += data
+            if len(self._unsent) > MAX_UNSENT:
+                log.warning("closing a connection whose peer does not read its replies")
+                self.close()
+            return
+        try:
+            sent = self._write(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(data):
+            self._unsent += data[sent:]
+            self._loop.add_writer(self._wfd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        try:
+            sent = self._write(memoryview(self._unsent))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self._unsent[:sent]
+        if not self._unsent:
+            self._loop.remove_writer(self._wfd)
+            self._maybe_finish()
+
+    # -- closing ---------------------------------------------------------------------------
+    def _maybe_finish(self) -> None:
+        if self._eof and not self._tasks and not self._unsent:
+            self.close()
+
+    def close(self) -> None:
+        """Drop the connection: waiting requests (a join, say) are cancelled; nothing else changes."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pause_reading()
+        if self._unsent:
+            self._loop.remove_writer(self._wfd)
+            self._unsent.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self._splitter.close()
+        self._on_close(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def socket_reader(sock: socket.socket) -> Reader:
+    """recvmsg with room for a few fds; fds that arrive come back with the data, close-on-exec."""
+    ancsize = socket.CMSG_SPACE(8 * array.array("i").itemsize)
+
+    def read() -> tuple[bytes, list[int]]:
+        data, ancdata, _flags, _ = sock.recvmsg(262144, ancsize, socket.MSG_CMSG_CLOEXEC)
+        fds: list[int] = []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                arr = array.array("i")
+                arr.frombytes(payload[: len(payload) - (len(payload) % arr.itemsize)])
+                fds.extend(arr)
+        return data, fds
+
+    return read

@@ -1,0 +1,142 @@
+"""The Unix-socket listener: a private directory, a 0600 socket, one daemon per path, peer checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import socket
+import stat
+import struct
+from pathlib import Path
+
+from supervisord_lite.rpc.dispatch import error_response
+from supervisord_lite.rpc.errors import ErrorCode
+from supervisord_lite.rpc.methods import Peer
+from supervisord_lite.transport.connection import Connection, Handler, socket_reader
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyServing(Exception):
+    """Another live daemon serves this path."""
+
+
+def _acquire_lock(path: Path) -> int:
+    """An flock next to the socket: of two daemons started on one path, exactly one goes on."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyServing(f"another supervisord-lite daemon is serving {path}") from None
+    return fd
+
+
+def bind_socket(path: Path) -> tuple[socket.socket, int]:
+    """Bind a listening socket at `path`; returns it and the lock fd to keep for its lifetime."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+    lock_fd = _acquire_lock(path)
+    try:
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise AlreadyServing(f"{path} exists and is not a socket; refusing to replace it")
+            if _answers(path):
+                raise AlreadyServing(f"another daemon is accepting connections on {path}")
+            path.unlink()  # a stale socket left by a daemon that died
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old_umask = os.umask(0o177)  # created 0600, with no window where it is wider
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        sock.listen(128)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    return sock, lock_fd
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError as exc:
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                return False
+            raise
+        return True
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process that connected, as the kernel recorded it."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
+
+
+class UnixServer:
+    def __init__(self, sock: socket.socket, handler: Handler, *, limit: int) -> None:
+        self._sock = sock
+        self._handler = handler
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._connections: set[Connection] = set()
+        self._allowed_uids = {os.geteuid(), 0}
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(64):  # a burst of connects is taken in one wake-up
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("accept failed: %s", exc)
+                return
+            conn.setblocking(False)
+            pid, uid, _gid = peer_credentials(conn)
+            if uid not in self._allowed_uids:
+                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+                with contextlib.suppress(OSError):
+                    conn.send(
+                        error_response(
+                            ErrorCode.PERMISSION_DENIED,
+                            "Permission denied: only the daemon's user and root may connect",
+                        )
+                    )
+                conn.close()
+                continue
+            self._serve(conn, Peer(pid=pid or None, uid=uid))
+
+    def _serve(self, conn: socket.socket, peer: Peer) -> None:
+        def closed(c: Connection) -> None:
+            self._connections.discard(c)
+            conn.close()
+
+        connection = Connection(
+            read_fd=conn.fileno(),
+            write_fd=conn.fileno(),
+            reader=socket_reader(conn),
+            writer=conn.send,
+            handler=self._handler,
+            peer=peer,
+            limit=self._limit,
+            on_close=closed,
+        )
+        self._connections.add(connection)
+
+    def close(self) -> None:
+        """Stop accepting and drop every connection."""
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        for connection in list(self._connections):
+            connection.close()
