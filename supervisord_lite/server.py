@@ -77,6 +77,11 @@ async def serve(options: Options) -> int:
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
+    if server is not None and not activated:
+        log.info(
+            "try: echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}' | socat - UNIX-CONNECT:%s",
+            options.socket_path,
+        )
 
     await stop.wait()
 
