@@ -1,0 +1,236 @@
+"""The pure core with a fake spawner: the `processing` rules, without processes or sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from supervisord_lite.core import errors
+from supervisord_lite.core.model import ExitCallback, Output, SpawnRequest, Target, TargetKind
+from supervisord_lite.core.supervisor import Supervisor
+
+
+class FakeChild:
+    def __init__(self, pid: int, on_exit: ExitCallback, load_problem: str | None) -> None:
+        self._pid = pid
+        self.on_exit = on_exit
+        self.signals: list[int] = []
+        self.load_problem = load_problem
+        self.dies_on: set[int] = {signal.SIGKILL}
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    async def loaded(self) -> str | None:
+        return self.load_problem
+
+    def signal(self, signum: int) -> None:
+        self.signals.append(signum)
+        if signum in self.dies_on:  # like a real child: the exit is reported later, by the loop
+            asyncio.get_running_loop().call_soon(self.exit, -signum)
+
+    def exit(self, code: int) -> None:
+        self.on_exit(code)
+
+
+class FakeSpawner:
+    def __init__(self) -> None:
+        self.children: list[FakeChild] = []
+        self.requests: list[SpawnRequest] = []
+        self.fail: errors.CoreError | None = None
+        self.load_problem: str | None = None
+        self.next_pid = 1000
+
+    async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> FakeChild:
+        if self.fail is not None:
+            raise self.fail
+        self.requests.append(request)
+        self.next_pid += 1
+        child = FakeChild(self.next_pid, on_exit, self.load_problem)
+        self.children.append(child)
+        return child
+
+
+def make(parents: dict[int, int] | None = None) -> tuple[Supervisor, FakeSpawner]:
+    spawner = FakeSpawner()
+    table = parents or {}
+    parent_of: Callable[[int], int | None] = table.get
+    return Supervisor(spawner, parent_of=parent_of, daemon_pid=1), spawner
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_default_names_by_generation_and_identity() -> None:
+    async def go() -> None:
+        sv, _ = make()
+        p1 = sv.create(caller=None, target=Target())
+        p2 = sv.create(caller=None, target=Target())
+        assert (p1.name, p2.name) == ("Process-1", "Process-2")
+        sv.set_name(p2.id, "renamed")
+        c1 = sv.create(caller=p2, target=Target())
+        c2 = sv.create(caller=p2, target=Target())
+        g1 = sv.create(caller=c2, target=Target())
+        # Numbering follows identity, not the (changed) name.
+        assert (c1.name, c2.name, g1.name) == ("Process-2:1", "Process-2:2", "Process-2:2:1")
+        assert c1.parent_id == p2.id and p1.parent_id is None
+        assert [r.id for r in sv.records()] == [1, 2, 3, 4, 5]
+
+    run(go())
+
+
+def test_authkey_inherited_at_creation_and_regenerated() -> None:
+    sv, _ = make()
+    assert len(sv.authkey) == 64 and int(sv.authkey, 16) >= 0
+    p = sv.create(caller=None, target=Target())
+    assert p.authkey == sv.authkey
+    sv.set_authkey(p.id, "s3cret")
+    child = sv.create(caller=p, target=Target())
+    assert child.authkey == "s3cret"
+    sv.set_authkey(p.id, None)
+    assert p.authkey not in ("s3cret", sv.authkey) and len(p.authkey) == 64
+    assert child.authkey == "s3cret"  # inherited at creation, not linked afterwards
+
+
+def test_group_must_be_none() -> None:
+    sv, _ = make()
+    with pytest.raises(errors.GroupNotNull):
+        sv.create(caller=None, target=Target(), group="g")
+    assert list(sv.records()) == []
+
+
+def test_bad_targets() -> None:
+    sv, _ = make()
+    argv = Target(kind=TargetKind.ARGV, argv=("echo",))
+    with pytest.raises(errors.BadTarget, match="kwargs"):
+        sv.create(caller=None, target=argv, kwargs={"a": 1})
+    with pytest.raises(errors.BadTarget, match="strings"):
+        sv.create(caller=None, target=argv, args=[1])
+    with pytest.raises(errors.BadTarget):
+        sv.create(caller=None, target=Target(kind=TargetKind.ARGV))
+    with pytest.raises(errors.BadTarget):
+        sv.create(caller=None, target=Target(kind=TargetKind.PICKLE, payload="x"), args=[1])
+
+
+def test_start_once_join_many() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        p = sv.create(caller=None, target=Target())
+        with pytest.raises(errors.NotStarted):
+            await sv.join(p.id, timeout=None, caller=None)
+        await sv.start(p.id)
+        assert p.state == "running" and p.pid == spawner.children[0].pid
+        with pytest.raises(errors.AlreadyStarted):
+            await sv.start(p.id)
+        waiters = [asyncio.create_task(sv.join(p.id, timeout=None, caller=None)) for _ in range(5)]
+        timed = await sv.join(p.id, timeout=0, caller=None)
+        assert timed.exitcode is None
+        spawner.children[0].exit(-signal.SIGKILL)
+        results = await asyncio.gather(*waiters)
+        assert {r.exitcode for r in results} == {-9}
+        again = await sv.join(p.id, timeout=None, caller=None)
+        assert again.state == "exited" and again.exitcode == -9
+        assert len(spawner.children) == 1
+
+    run(go())
+
+
+def test_spawn_failure_leaves_process_created() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        p = sv.create(caller=None, target=Target(kind=TargetKind.ARGV, argv=("nope",)))
+        spawner.fail = errors.SpawnFailed("cannot start 'nope'")
+        with pytest.raises(errors.SpawnFailed):
+            await sv.start(p.id)
+        assert p.state == "created" and p.pid is None
+        spawner.fail = None
+        await sv.start(p.id)
+        assert p.state == "running"
+
+    run(go())
+
+
+def test_load_failure_is_an_error_and_the_exit_is_kept() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        spawner.load_problem = "ModuleNotFoundError: No module named 'x'"
+        p = sv.create(caller=None, target=Target(kind=TargetKind.CALLABLE, ref="x:y"))
+        with pytest.raises(errors.TargetFailed, match="No module named"):
+            await sv.start(p.id)
+        spawner.children[0].exit(1)
+        assert (await sv.join(p.id, timeout=None, caller=None)).exitcode == 1
+
+    run(go())
+
+
+def test_caller_found_by_walking_up_from_the_peer_pid() -> None:
+    async def go() -> None:
+        # 1 (init) -> 1001 (Process-1, supervised) -> 5000 (a shell it ran) -> 5001 (a client)
+        sv, _ = make({5001: 5000, 5000: 1001, 1001: 1, 7000: 1})
+        p = sv.create(caller=None, target=Target())
+        await sv.start(p.id)
+        assert p.pid == 1001
+        assert sv.caller_of(5001) is p
+        assert sv.caller_of(1001) is p
+        assert sv.caller_of(7000) is None
+        assert sv.caller_of(None) is None
+        with pytest.raises(errors.JoinSelf):
+            await sv.join(p.id, timeout=None, caller=sv.caller_of(5001))
+
+    run(go())
+
+
+def test_signals_only_reach_running_children() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        p = sv.create(caller=None, target=Target())
+        with pytest.raises(errors.NotStarted):
+            sv.send_signal(p.id, signal.SIGTERM)
+        await sv.start(p.id)
+        spawner.children[0].dies_on.add(signal.SIGTERM)
+        sv.send_signal(p.id, signal.SIGTERM)
+        await sv.join(p.id, timeout=None, caller=None)
+        sv.send_signal(p.id, signal.SIGKILL)  # already exited: left alone
+        assert spawner.children[0].signals == [signal.SIGTERM]
+        assert p.exitcode == -15
+
+    run(go())
+
+
+def test_fds_are_closed_when_start_is_refused() -> None:
+
+    async def go() -> None:
+        sv, _ = make()
+        r, w = os.pipe()
+        with pytest.raises(errors.NoSuchProcess):
+            await sv.start(42, output=Output.PASSED, fds=(r, w))
+        for fd in (r, w):
+            with pytest.raises(OSError):
+                os.fstat(fd)
+
+    run(go())
+
+
+def test_shutdown_terminates_then_kills() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        polite = sv.create(caller=None, target=Target())
+        stubborn = sv.create(caller=None, target=Target())
+        await sv.start(polite.id)
+        await sv.start(stubborn.id)
+        a, b = spawner.children
+        a.dies_on.add(signal.SIGTERM)  # b ignores SIGTERM
+        await sv.shutdown(grace=0.05)
+        assert a.signals == [signal.SIGTERM]
+        assert b.signals == [signal.SIGTERM, signal.SIGKILL]
+        assert (polite.exitcode, stubborn.exitcode) == (-15, -9)
+        with pytest.raises(errors.ShuttingDown):
+            await sv.start(sv.create(caller=None, target=Target()).id)
+
+    run(go())
