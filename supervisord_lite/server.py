@@ -79,7 +79,7 @@ async def serve(options: Options) -> int:
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
     if server is not None and not activated:
         log.info(
-            "try: echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}' | socat - UNIX-CONNECT:%s",
+            'try: echo \'{"jsonrpc":"2.0","id":1,"method":"daemon.info"}\' | socat - UNIX-CONNECT:%s',
             options.socket_path,
         )
 
