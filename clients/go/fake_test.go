@@ -1,0 +1,96 @@
+package supervisordlite_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	sl "github.com/supervisord-lite/supervisord-lite/clients/go"
+)
+
+// fakeDaemon answers every request on one connection with handle's reply (nil: no answer).
+func fakeDaemon(t *testing.T, handle func(req map[string]any) any) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fake.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					var req map[string]any
+					if json.Unmarshal(sc.Bytes(), &req) != nil {
+						return
+					}
+					if out := handle(req); out != nil {
+						b, _ := json.Marshal(out)
+						conn.Write(append(b, '\n'))
+					}
+				}
+			}()
+		}
+	}()
+	return path
+}
+
+func TestVersionMajorIsChecked(t *testing.T) {
+	ctx := testContext(t, 10*time.Second)
+	path := fakeDaemon(t, func(req map[string]any) any {
+		return map[string]any{"jsonrpc": "2.0", "id": req["id"],
+			"result": map[string]any{"version": "9.9", "protocol_version": "2.0", "pid": 1}}
+	})
+	_, err := sl.Dial(ctx, path)
+	if !errors.Is(err, sl.ErrIncompatibleVersion) {
+		t.Fatalf("Dial to a protocol 2.0 daemon = %v, want ErrIncompatibleVersion", err)
+	}
+}
+
+func TestMinorVersionIsAccepted(t *testing.T) {
+	ctx := testContext(t, 10*time.Second)
+	path := fakeDaemon(t, func(req map[string]any) any {
+		return map[string]any{"jsonrpc": "2.0", "id": req["id"],
+			"result": map[string]any{"version": "1.7", "protocol_version": "1.7", "pid": 1}}
+	})
+	c, err := sl.Dial(ctx, path)
+	if err != nil {
+		t.Fatalf("Dial to a protocol 1.7 daemon: %v", err)
+	}
+	c.Close()
+}
+
+// An error with a null id followed by a hang-up (how the daemon refuses a peer, 1010) is what
+// pending calls report.
+func TestNullIDErrorThenHangUp(t *testing.T) {
+	ctx := testContext(t, 10*time.Second)
+	path := filepath.Join(t.TempDir(), "refuse.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		conn.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":1010,"message":"Permission denied"}}` + "\n"))
+		conn.Close()
+	}()
+	_, err = sl.Dial(ctx, path)
+	if !errors.Is(err, sl.ErrPermissionDenied) {
+		t.Fatalf("Dial refused by the daemon = %v, want ErrPermissionDenied", err)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/supervisord-lite/supervisord-lite/clients/go
+
+go 1.22
