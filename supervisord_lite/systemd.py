@@ -151,9 +151,15 @@ class Notifier:
             self._flush = None
         self._pending_status = None
 
+    def _flush_now(self) -> None:
+        """Send a status still waiting for the end of the loop iteration, now."""
+        if self._flush is not None:
+            self._flush.cancel()
+        self._send_status()
+
     def stopping(self) -> None:
         """STOPPING=1."""
-        self._send_status()
+        self._flush_now()
         self.send("STOPPING=1")
 
     def send(self, message: str) -> bool:
@@ -175,9 +181,7 @@ class Notifier:
         if self._ping is not None:
             self._ping.cancel()
             self._ping = None
-        if self._flush is not None:
-            self._send_status()
-        self._cancel_flush()
+        self._flush_now()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
