@@ -171,8 +171,10 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.returncode
 
 
-def run_to_exit(client: RawClient, argv: list[str]) -> dict[str, Any]:
-    info = client.call("process.create", {"target": {"argv": argv}})
+def run_to_exit(client: RawClient, argv: list[str] | None = None, **create: Any) -> dict[str, Any]:
+    """Create, start and join a process (an `argv` target, or what `create` says); exit code 0."""
+    params = {"target": {"argv": argv}} if argv is not None else create
+    info = client.call("process.create", params)
     client.call("process.start", {"id": info["id"]})
     done: dict[str, Any] = client.call("process.join", {"id": info["id"], "timeout": 20})
     assert done["exitcode"] == 0, done
@@ -561,8 +563,9 @@ def test_daemon_watchdog_pings(private_dir: Path, notify_sock: tuple[socket.sock
         assert stop_daemon(d) == 0
 
 
+@pytest.mark.parametrize("kind", ["argv", "python"])
 def test_children_inherit_no_systemd_variable_nor_fd(
-    private_dir: Path, notify_sock: tuple[socket.socket, str]
+    private_dir: Path, notify_sock: tuple[socket.socket, str], kind: str
 ) -> None:
     _, address = notify_sock
     path = private_dir / "act.sock"
@@ -578,8 +581,12 @@ def test_children_inherit_no_systemd_variable_nor_fd(
             },
         )
     try:
+        script = f"env > {env_file}; ls -l /proc/self/fd > {fd_file}"
         with RawClient(path) as c:
-            run_to_exit(c, ["sh", "-c", f"env > {env_file}; ls -l /proc/self/fd > {fd_file}"])
+            if kind == "argv":
+                run_to_exit(c, ["sh", "-c", script])
+            else:  # a Python target, whose shell sees what the Python child could pass on
+                run_to_exit(c, target={"callable": "os:system"}, args=[script])
         names = {line.split("=", 1)[0] for line in env_file.read_text().splitlines()}
         assert not names & set(SYSTEMD_ENV), names & set(SYSTEMD_ENV)
         assert "SUPERVISORD_LITE_SOCKET" in names
