@@ -36,13 +36,14 @@ def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None
     err = directory / "daemon.stderr"
     full_env = {**os.environ, **(env or {})}
     full_env.pop("SUPERVISORD_LITE_SOCKET", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(sock), *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=err.open("wb"),
-        env=full_env,
-    )
+    with err.open("wb") as err_file:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(sock), *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            env=full_env,
+        )
 
     def accepts() -> bool:
         if proc.poll() is not None:

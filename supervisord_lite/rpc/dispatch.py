@@ -82,10 +82,11 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
     async def method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
         if args:  # params by position, in the documented order
             if len(args) > len(names):
-                return _fail(
-                    ErrorCode.INVALID_PARAMS,
-                    f"Invalid params: {spec.name} takes at most {len(names)} positional params",
+                msg = (
+                    f"{spec.name} takes at most {len(names)} positional params ({', '.join(names)})"
                 )
+                err = {"loc": [len(names)], "msg": msg, "type": "too_many_positional"}
+                return _fail(ErrorCode.INVALID_PARAMS, f"Invalid params: {msg}", {"errors": [err]})
             kwargs = dict(zip(names, args, strict=False))
         try:
             params = params_model.model_validate(kwargs)

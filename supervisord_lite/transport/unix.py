@@ -106,16 +106,42 @@ class UnixServer:
             pid, uid, _gid = peer_credentials(conn)
             if uid not in self._allowed_uids:
                 log.warning("refused a connection from uid %d (pid %d)", uid, pid)
-                with contextlib.suppress(OSError):
-                    conn.send(
-                        error_response(
-                            ErrorCode.PERMISSION_DENIED,
-                            "Permission denied: only the daemon's user and root may connect",
-                        )
-                    )
-                conn.close()
+                self._refuse(conn)
                 continue
             self._serve(conn, Peer(pid=pid or None, uid=uid))
+
+    def _refuse(self, conn: socket.socket) -> None:
+        """Say why, then close gracefully: closing with unread input would reset the connection
+        and the peer would never see the error. What it sent is read and dropped, unparsed."""
+        with contextlib.suppress(OSError):
+            conn.send(
+                error_response(
+                    ErrorCode.PERMISSION_DENIED,
+                    "Permission denied: only the daemon's user and root may connect",
+                )
+            )
+            conn.shutdown(socket.SHUT_WR)
+        fd = conn.fileno()
+        budget = [1 << 20]
+
+        def finish() -> None:
+            if conn.fileno() >= 0:
+                self._loop.remove_reader(fd)
+                conn.close()
+
+        def drain() -> None:
+            try:
+                data = conn.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            budget[0] -= len(data)
+            if not data or budget[0] <= 0:
+                finish()
+
+        self._loop.add_reader(fd, drain)
+        self._loop.call_later(5.0, finish)  # a peer that never closes is cut off
 
     def _serve(self, conn: socket.socket, peer: Peer) -> None:
         def closed(c: Connection) -> None:
