@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from supervisord_lite import logs, systemd
-from tests.conftest import Daemon, stop_daemon
+from tests.conftest import start_daemon, stop_daemon
 from tests.wire import RawClient, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,27 +119,6 @@ def spawn(argv: list[str], err: Path | None = None, **kw: Any) -> subprocess.Pop
     """Popen with stdin from /dev/null and stderr to the file `err` (kept for a failure report)."""
     with open(os.devnull if err is None else err, "wb") as stderr:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=stderr, cwd=REPO, **kw)
-
-
-def start_daemon(directory: Path, env: dict[str, str] | None = None) -> Daemon:
-    """conftest.start_daemon, less its leaked stderr file object (a ResourceWarning, an error here)."""
-    sock, err = directory / "sl.sock", directory / "daemon.stderr"
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("SUPERVISORD_LITE_SOCKET", None)
-    argv = [PY, "-m", "supervisord_lite", "serve", "--socket", str(sock)]
-    proc = spawn(argv, err, env=full_env, stdout=subprocess.DEVNULL)
-
-    def accepts() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode}: {err.read_text()}")
-        return connects(sock)
-
-    try:
-        wait_until(accepts, timeout=15, what="the daemon to accept connections")
-    except BaseException:
-        stop(proc)
-        raise
-    return Daemon(sock, proc, err)
 
 
 def activated(
