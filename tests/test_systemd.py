@@ -602,9 +602,6 @@ def test_socket_activation_serves_the_passed_socket(private_dir: Path) -> None:
     assert "Traceback" not in err.read_text()
 
 
-@pytest.mark.xfail(
-    reason="server.py hands children --socket's path, not the activated socket's (see the report)"
-)
 def test_children_are_told_the_activated_socket(private_dir: Path) -> None:
     path = private_dir / "act.sock"
     out = private_dir / "sock-var"
@@ -622,7 +619,6 @@ def test_children_are_told_the_activated_socket(private_dir: Path) -> None:
         assert stop(proc) == 0
 
 
-@pytest.mark.xfail(reason="server.py serves only the first passed socket (see the report)")
 def test_socket_activation_serves_every_passed_socket(private_dir: Path) -> None:
     with (
         listening_unix_socket(private_dir / "a.sock") as a,
