@@ -166,6 +166,10 @@ class Supervisor:
         self._on_change()
         problem = await child.loaded()
         if problem is not None:
+            # The child is on its way out with code 1: report it as exited, as PROTOCOL.md says,
+            # rather than racing its exit (bounded, in case it hangs while exiting).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(record.exited.wait(), 5)
             raise errors.TargetFailed(
                 f"process {record.id}: the target could not be loaded in the child ({problem}); "
                 "it exited with code 1 and its traceback is on the child's stderr",
