@@ -27,6 +27,8 @@ class FakeChild:
         return self._pid
 
     async def loaded(self) -> str | None:
+        if self.load_problem is not None:  # like the real bootstrap: report, then exit 1
+            asyncio.get_running_loop().call_soon(self.exit, 1)
         return self.load_problem
 
     def signal(self, signum: int) -> None:
@@ -163,7 +165,7 @@ def test_load_failure_is_an_error_and_the_exit_is_kept() -> None:
         p = sv.create(caller=None, target=Target(kind=TargetKind.CALLABLE, ref="x:y"))
         with pytest.raises(errors.TargetFailed, match="No module named"):
             await sv.start(p.id)
-        spawner.children[0].exit(1)
+        assert (p.state, p.exitcode) == ("exited", 1)  # already, when start answers
         assert (await sv.join(p.id, timeout=None, caller=None)).exitcode == 1
 
     run(go())
