@@ -1,0 +1,354 @@
+/**
+ * One connection to the daemon: JSON-RPC 2.0 over a Unix socket, newline-delimited JSON.
+ * Calls run concurrently on the connection; responses are matched to calls by id.
+ */
+
+import { EventEmitter } from "node:events";
+import * as net from "node:net";
+
+import {
+  ConnectionClosedError,
+  ConnectionError,
+  ErrorCode,
+  ProtocolVersionError,
+  RpcError,
+  type RpcErrorObject,
+} from "./errors";
+import { LineSplitter } from "./lines";
+import { defaultSocketPath } from "./paths";
+import { Process, type ProcessOptions } from "./process";
+import type { DaemonInfo, ProcessInfo } from "./types";
+
+/** The protocol major version this client speaks. */
+export const PROTOCOL_MAJOR = 1;
+
+export interface ConnectOptions {
+  /** Ask `daemon.info` and refuse a daemon whose protocol major version is not 1 (default true). */
+  checkVersion?: boolean;
+  /** Give up connecting after this many milliseconds (default 10000). */
+  connectTimeoutMs?: number;
+  /** The longest response line accepted, in bytes (default 64 MiB). */
+  maxLineBytes?: number;
+}
+
+export interface CallOptions {
+  /** Stop waiting for the response (the request itself is not recalled). */
+  signal?: AbortSignal;
+}
+
+/** Params by name (an object) or by position (an array), as JSON-RPC allows. */
+export type Params = Record<string, unknown> | unknown[];
+
+interface Pending {
+  method: string;
+  /** Size of the request line without its newline (to match a "message too large" error). */
+  bytes: number;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  cleanup(): void;
+}
+
+const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
+
+function describeConnectFailure(socketPath: string, err: NodeJS.ErrnoException): string {
+  const why =
+    err.code === "ENOENT"
+      ? "no socket there: is the daemon running? (`supervisord-lite serve`)"
+      : err.code === "ECONNREFUSED"
+        ? "nothing is listening on it: is the daemon running? (`supervisord-lite serve`)"
+        : err.code === "EACCES"
+          ? "permission denied"
+          : err.message;
+  return `cannot connect to supervisord-lite at ${socketPath}: ${err.code ? `${err.code}, ` : ""}${why}`;
+}
+
+function openSocket(socketPath: string, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ path: socketPath });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new ConnectionError(
+          `cannot connect to supervisord-lite at ${socketPath}: no answer within ${timeoutMs} ms`,
+          socketPath,
+          { code: "ETIMEDOUT" },
+        ),
+      );
+    }, timeoutMs);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      const options: { cause: unknown; code?: string } = { cause: err };
+      if (err.code !== undefined) options.code = err.code;
+      reject(new ConnectionError(describeConnectFailure(socketPath, err), socketPath, options));
+    };
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeListener("error", onError);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * A connection to a supervisord-lite daemon.
+ *
+ * Events: `"close"` (the connection is gone; the argument is the ConnectionClosedError pending
+ * calls were rejected with) and `"protocolError"` (a line from the daemon this client could not
+ * attribute to a call: not JSON, or an error with a null id).
+ */
+export class Client extends EventEmitter {
+  /** The socket this client is connected to. */
+  readonly socketPath: string;
+  /** What `daemon.info` said when connecting (null when the version check was turned off). */
+  daemon: DaemonInfo | null = null;
+
+  private readonly socket: net.Socket;
+  private readonly splitter: LineSplitter;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closedError: ConnectionClosedError | null = null;
+  private closingByUs = false;
+  private lastFailure: unknown = undefined;
+
+  private constructor(socketPath: string, socket: net.Socket, maxLineBytes: number) {
+    super();
+    this.socketPath = socketPath;
+    this.socket = socket;
+    this.splitter = new LineSplitter(maxLineBytes);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => {
+      this.lastFailure = err;
+    });
+    socket.on("close", () => this.onClose());
+  }
+
+  /**
+   * Connect to the daemon at `socketPath`, else `$SUPERVISORD_LITE_SOCKET`, else the default path
+   * of PROTOCOL.md. Rejects with a ConnectionError naming the path when nothing is there, and with a
+   * ProtocolVersionError when the daemon's protocol major version is not 1.
+   */
+  static async connect(socketPath?: string, options: ConnectOptions = {}): Promise<Client> {
+    const path = socketPath || defaultSocketPath();
+    const socket = await openSocket(path, options.connectTimeoutMs ?? 10_000);
+    const client = new Client(path, socket, options.maxLineBytes ?? DEFAULT_MAX_LINE);
+    if (options.checkVersion ?? true) {
+      try {
+        const info = await client.daemonInfo();
+        client.daemon = info;
+        const major = Number.parseInt(String(info.protocol_version).split(".")[0] ?? "", 10);
+        if (major !== PROTOCOL_MAJOR) throw new ProtocolVersionError(String(info.protocol_version), PROTOCOL_MAJOR);
+      } catch (err) {
+        client.destroy();
+        throw err;
+      }
+    }
+    return client;
+  }
+
+  /** True once the connection is gone: every call then rejects with a ConnectionClosedError. */
+  get closed(): boolean {
+    return this.closedError !== null;
+  }
+
+  /** Number of calls waiting for their response. */
+  get pendingCalls(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Send one request and resolve with its `result`, or reject with an RpcError (the subclass for
+   * its code) or, if the connection goes away first, a ConnectionClosedError.
+   */
+  call<T = unknown>(method: string, params?: Params, options: CallOptions = {}): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.nextId++;
+    const request: Record<string, unknown> = { jsonrpc: "2.0", id, method };
+    if (params !== undefined) request.params = params;
+    // JSON.stringify never writes a raw newline: one request, one line.
+    const line = JSON.stringify(request);
+    return new Promise<T>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const entry: Pending = {
+        method,
+        bytes: Buffer.byteLength(line),
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        cleanup: () => {
+          if (onAbort) signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      if (signal) {
+        onAbort = () => {
+          if (this.pending.delete(id)) reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+      this.pending.set(id, entry);
+      this.socket.write(line + "\n");
+    });
+  }
+
+  /** Send a notification: carried out by the daemon, never answered (not even on error). */
+  notify(method: string, params?: Params): void {
+    if (this.closedError) throw this.closedError;
+    const request: Record<string, unknown> = { jsonrpc: "2.0", method };
+    if (params !== undefined) request.params = params;
+    this.socket.write(JSON.stringify(request) + "\n");
+  }
+
+  /** `daemon.info`: `{version, protocol_version, pid}`. */
+  daemonInfo(): Promise<DaemonInfo> {
+    return this.call<DaemonInfo>("daemon.info");
+  }
+
+  /** `process.list`: every process the daemon knows, by id. */
+  list(): Promise<ProcessInfo[]> {
+    return this.call<ProcessInfo[]>("process.list");
+  }
+
+  /** `rpc.discover`: the OpenRPC document. */
+  discover(): Promise<Record<string, unknown>> {
+    return this.call<Record<string, unknown>>("rpc.discover");
+  }
+
+  /** A new process on this daemon: the same as `new Process(client, options)`. */
+  process(options: ProcessOptions = {}): Process {
+    return new Process(this, options);
+  }
+
+  /** A handle on a process that already exists (by id, or from a ProcessInfo). */
+  attach(process: number | ProcessInfo): Process {
+    return Process.attach(this, process);
+  }
+
+  /** Close the connection; calls still pending reject with a ConnectionClosedError. */
+  close(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    this.closingByUs = true;
+    return new Promise((resolve) => {
+      this.socket.once("close", () => resolve());
+      // Flush what was written, then go: nothing more is read, pending calls reject.
+      this.socket.end(() => this.socket.destroy());
+    });
+  }
+
+  /** Drop the connection at once. */
+  destroy(): void {
+    this.closingByUs = true;
+    this.socket.destroy();
+  }
+
+  /** Let Node exit while this connection is open (and idle); `ref()` undoes it. */
+  unref(): this {
+    this.socket.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.socket.ref();
+    return this;
+  }
+
+  private onData(chunk: Buffer): void {
+    let lines: string[];
+    try {
+      lines = this.splitter.push(chunk);
+    } catch (err) {
+      this.lastFailure = err;
+      this.socket.destroy();
+      return;
+    }
+    for (const line of lines) this.onLine(line);
+  }
+
+  private onLine(line: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.emit("protocolError", new Error(`the daemon sent a line that is not JSON: ${clip(line)}`));
+      return;
+    }
+    // A batch response is an array of responses.
+    for (const response of Array.isArray(message) ? message : [message]) this.onResponse(response);
+  }
+
+  private onResponse(response: unknown): void {
+    if (response === null || typeof response !== "object") {
+      this.emit("protocolError", new Error(`the daemon sent something that is not a response: ${clip(JSON.stringify(response))}`));
+      return;
+    }
+    const r = response as { id?: unknown; result?: unknown; error?: RpcErrorObject };
+    if (r.id === null || r.id === undefined) {
+      this.onErrorWithoutId(r.error);
+      return;
+    }
+    if (typeof r.id !== "number") return; // not one of ours
+    const entry = this.pending.get(r.id);
+    if (!entry) return; // abandoned (aborted) call
+    this.pending.delete(r.id);
+    entry.cleanup();
+    if (r.error !== undefined && r.error !== null) entry.reject(RpcError.from(r.error, entry.method));
+    else if ("result" in r) entry.resolve(r.result);
+    else entry.reject(new Error(`the daemon answered ${entry.method} with neither result nor error`));
+  }
+
+  /** An error the daemon could not tie to a request id: see which pending calls it concerns. */
+  private onErrorWithoutId(error: RpcErrorObject | undefined): void {
+    if (!error || typeof error.code !== "number") {
+      this.emit("protocolError", new Error("the daemon sent a response with a null id and no error"));
+      return;
+    }
+    if (error.code === ErrorCode.PermissionDenied) {
+      // Said once, then the daemon closes the connection: it concerns every call.
+      this.lastFailure = RpcError.from(error);
+      for (const [id, entry] of this.pending) {
+        this.pending.delete(id);
+        entry.cleanup();
+        entry.reject(RpcError.from(error, entry.method));
+      }
+      return;
+    }
+    const limit = (error.data as { limit?: unknown } | undefined)?.limit;
+    if (error.code === ErrorCode.InvalidRequest && typeof limit === "number") {
+      // "Message too large": it was a request line longer than the limit.
+      let matched = false;
+      for (const [id, entry] of this.pending) {
+        if (entry.bytes > limit) {
+          this.pending.delete(id);
+          entry.cleanup();
+          entry.reject(RpcError.from(error, entry.method));
+          matched = true;
+          break; // one error line per oversize line
+        }
+      }
+      if (matched) return;
+    }
+    this.emit("protocolError", RpcError.from(error));
+  }
+
+  private onClose(): void {
+    const cause = this.lastFailure;
+    const how = this.closingByUs ? "was closed" : "closed";
+    const reason = cause instanceof Error ? `: ${cause.message}` : "";
+    const error = new ConnectionClosedError(
+      `the connection to supervisord-lite at ${this.socketPath} ${how}${reason}`,
+      this.socketPath,
+      cause === undefined ? undefined : { cause },
+    );
+    this.closedError = error;
+    for (const [id, entry] of this.pending) {
+      this.pending.delete(id);
+      entry.cleanup();
+      entry.reject(error);
+    }
+    this.emit("close", error);
+  }
+}
+
+function clip(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

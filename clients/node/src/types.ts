@@ -1,0 +1,56 @@
+/** The objects of protocol/PROTOCOL.md, as TypeScript types. */
+
+export type ProcessState = "created" | "running" | "exited";
+
+/** What the daemon says about one process. It never contains an authkey. */
+export interface ProcessInfo {
+  id: number;
+  name: string;
+  /** The id of the process that created it, or null when the daemon did. */
+  parent: number | null;
+  state: ProcessState;
+  /** Null until started. */
+  pid: number | null;
+  /** Null until it ended; the exit status, or minus the signal number when a signal ended it. */
+  exitcode: number | null;
+}
+
+export interface DaemonInfo {
+  version: string;
+  protocol_version: string;
+  pid: number;
+}
+
+/** What every target may add: environment changes (null removes a variable) and a working directory. */
+export interface TargetOptions {
+  env?: Record<string, string | null>;
+  cwd?: string;
+}
+
+/** A program, looked up in PATH; the process's `args` are appended; `kwargs` must be empty. */
+export interface ArgvTarget extends TargetOptions {
+  argv: string[];
+}
+
+/** A Python function `"package.module:function"`, imported in the child, called with args/kwargs. */
+export interface CallableTarget extends TargetOptions {
+  callable: string;
+  /** Directories prepended to the child's `sys.path`. */
+  sys_path?: string[];
+}
+
+/** `null`: the process runs nothing and ends with exit code 0. */
+export type Target = ArgvTarget | CallableTarget | null;
+
+/** Where a started child's stdout and stderr go (`"passed"` needs fd passing, not offered here). */
+export type Output = "daemon" | "null";
+
+/** A target that runs a program: `argv("sh", "-c", "exit 3")`, with `env`/`cwd` if given. */
+export function argv(...command: string[]): ArgvTarget {
+  return { argv: command };
+}
+
+/** A target that calls a Python function: `callable("pkg.mod:func")`. */
+export function callable(reference: string, options: Omit<CallableTarget, "callable"> = {}): CallableTarget {
+  return { callable: reference, ...options };
+}
