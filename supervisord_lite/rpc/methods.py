@@ -104,6 +104,7 @@ class Api:
         return info(record)
 
     async def start(self, ctx: CallContext, p: m.StartParams) -> dict[str, Any]:
+        self.sv.get(p.id)  # an unknown id is the first thing to report
         output = Output(p.output)
         fds = None
         if output is Output.PASSED:
