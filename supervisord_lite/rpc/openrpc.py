@@ -1,16 +1,197 @@
-"""The OpenRPC document, made from the method table and the pydantic models.
+"""The OpenRPC document (protocol/openrpc.json), made from the method table and the pydantic models.
 
-STUB: filled in by the protocol work (issue 4).
+`document()` is what the daemon answers to `rpc.discover`; `render()` is the committed file's text
+(sorted keys, two-space indent, trailing newline), so that regenerating it is deterministic:
+
+    python -m supervisord_lite.rpc.openrpc [PATH]     # write (default: protocol/openrpc.json)
+    python -m supervisord_lite.rpc.openrpc --check    # exit 1 if the committed file differs
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+from supervisord_lite import PROTOCOL_VERSION
+from supervisord_lite.rpc.errors import ErrorCode
+from supervisord_lite.rpc.methods import METHODS, MethodSpec
+
+OPENRPC_VERSION = "1.3.2"
+REF_TEMPLATE = "#/components/schemas/{model}"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "protocol" / "openrpc.json"
+REGENERATE = "python -m supervisord_lite.rpc.openrpc  (or: make openrpc)"
+
+# One sentence per error (an OpenRPC error object has only code, message and data); the table in
+# protocol/PROTOCOL.md says the same thing at more length.
+ERROR_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.PARSE_ERROR: "Parse error: the message is not JSON",
+    ErrorCode.INVALID_REQUEST: (
+        "Invalid Request: not a JSON-RPC 2.0 request object, an empty batch, or a message longer "
+        "than the size limit (data: {limit})"
+    ),
+    ErrorCode.METHOD_NOT_FOUND: "Method not found (data: {method})",
+    ErrorCode.INVALID_PARAMS: "Invalid params (data: {errors: [{loc, msg, type}]})",
+    ErrorCode.INTERNAL_ERROR: "Internal error (the daemon's log has the details)",
+    ErrorCode.NO_SUCH_PROCESS: "NoSuchProcess: no process has this id (data: {id})",
+    ErrorCode.ALREADY_STARTED: "AlreadyStarted: the process was already started",
+    ErrorCode.NOT_STARTED: "NotStarted: the process has not been started",
+    ErrorCode.GROUP_NOT_NULL: "GroupNotNull: group must be null",
+    ErrorCode.BAD_TARGET: (
+        "BadTarget: malformed target (unknown kind, kwargs with argv, bad reference, empty argv)"
+    ),
+    ErrorCode.SPAWN_FAILED: (
+        "SpawnFailed: the program could not be executed; the process stays created"
+    ),
+    ErrorCode.TARGET_FAILED: (
+        "TargetFailed: a Python target could not be loaded in the child; the process exited "
+        "with exit code 1"
+    ),
+    ErrorCode.JOIN_SELF: "JoinSelf: a process (or one of its descendants) tried to join itself",
+    ErrorCode.SHUTTING_DOWN: "ShuttingDown: the daemon is stopping and starts nothing new",
+    ErrorCode.PERMISSION_DENIED: "PermissionDenied: the peer is not the daemon's user or root",
+    ErrorCode.FDS_MISSING: (
+        'FdsMissing: output "passed" but two file descriptors were not received with the request'
+    ),
+}
+
+# Standard errors any method can answer (after its own): its params are checked, and it may fail.
+METHOD_STANDARD_ERRORS = (ErrorCode.INVALID_PARAMS, ErrorCode.INTERNAL_ERROR)
+
+DESCRIPTION = (
+    "Process objects with the semantics of the classic `processing` package, served by a daemon "
+    "over JSON-RPC 2.0: newline-delimited JSON on a Unix socket (or stdio). Params go by name (an "
+    "array by position, in the order listed, is accepted too). Errors -32700, -32600 and -32601 "
+    "concern the message rather than a method; they are in components/errors. protocol/PROTOCOL.md "
+    "is the prose version of this document."
+)
+
+
+def error_name(code: ErrorCode) -> str:
+    """NO_SUCH_PROCESS -> NoSuchProcess (the names of protocol/PROTOCOL.md)."""
+    return "".join(part.capitalize() for part in code.name.split("_"))
+
+
+class _Schemas:
+    """Collects every `$defs` entry into components/schemas, refusing two different schemas under
+    one name."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def hoist(self, schema: dict[str, Any]) -> dict[str, Any]:
+        schema = dict(schema)
+        for name, sub in schema.pop("$defs", {}).items():
+            self.add(name, sub)
+        return schema
+
+    def add(self, name: str, schema: dict[str, Any]) -> None:
+        if self.components.setdefault(name, schema) != schema:
+            raise ValueError(f"two different JSON schemas are both named {name!r}")
+
+    def of_type(self, tp: Any, mode: Literal["validation", "serialization"]) -> dict[str, Any]:
+        """A type's schema; a model is put in components/schemas and referred to."""
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            self.add(
+                tp.__name__,
+                self.hoist(tp.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)),
+            )
+            return {"$ref": REF_TEMPLATE.format(model=tp.__name__)}
+        return self.hoist(TypeAdapter(tp).json_schema(ref_template=REF_TEMPLATE, mode=mode))
+
+
+def _params(spec: MethodSpec, schemas: _Schemas) -> list[dict[str, Any]]:
+    model = schemas.hoist(spec.params.model_json_schema(ref_template=REF_TEMPLATE))
+    required = set(model.get("required", ()))
+    params = []
+    for name, prop in model.get("properties", {}).items():
+        descriptor: dict[str, Any] = {"name": name, "schema": prop, "required": name in required}
+        description = spec.params.model_fields[name].description
+        if description:
+            descriptor["description"] = description
+        params.append(descriptor)
+    return params
+
+
+def _result_name(spec: MethodSpec) -> str:
+    result = spec.result
+    if isinstance(result, type) and issubclass(result, BaseModel):
+        return result.__name__
+    verb = spec.name.rsplit(".", 1)[-1]
+    if verb.startswith("get") and len(verb) > 3:  # getAuthKey -> authKey
+        return verb[3].lower() + verb[4:]
+    return "result"
+
+
+def _method(spec: MethodSpec, schemas: _Schemas) -> dict[str, Any]:
+    codes = [*spec.errors, *METHOD_STANDARD_ERRORS]
+    return {
+        "name": spec.name,
+        "summary": spec.summary,
+        "paramStructure": "by-name",
+        "params": _params(spec, schemas),
+        "result": {
+            "name": _result_name(spec),
+            "schema": schemas.of_type(spec.result, "serialization"),
+        },
+        "errors": [{"$ref": f"#/components/errors/{error_name(code)}"} for code in codes],
+    }
+
+
+@functools.cache
+def _build() -> dict[str, Any]:
+    schemas = _Schemas()
+    methods = [_method(spec, schemas) for spec in METHODS]
+    errors = {
+        error_name(code): {"code": int(code), "message": ERROR_MESSAGES[code]}
+        for code in sorted(ErrorCode)
+    }
+    return {
+        "openrpc": OPENRPC_VERSION,
+        "info": {
+            "title": "supervisord-lite",
+            "version": PROTOCOL_VERSION,
+            "description": DESCRIPTION,
+            "license": {"name": "MIT"},
+        },
+        "methods": methods,
+        "components": {"schemas": schemas.components, "errors": errors},
+    }
 
 
 def document() -> dict[str, Any]:
-    return {
-        "openrpc": "1.3.2",
-        "info": {"title": "supervisord-lite", "version": "1.0"},
-        "methods": [],
-    }
+    """The OpenRPC document (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_build())
+
+
+def render() -> str:
+    """The document as protocol/openrpc.json holds it."""
+    return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    check = "--check" in args
+    paths = [a for a in args if a != "--check"]
+    if len(paths) > 1 or any(p.startswith("-") for p in paths):
+        print("usage: python -m supervisord_lite.rpc.openrpc [--check] [PATH]", file=sys.stderr)
+        return 2
+    path = Path(paths[0]) if paths else DEFAULT_PATH
+    text = render()
+    if check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            print(f"{path} is out of date; regenerate it with: {REGENERATE}", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
