@@ -31,12 +31,7 @@ FILES = vector_files()
 
 # Where the daemon contradicts protocol/PROTOCOL.md: the vector says what PROTOCOL.md says and is
 # expected to fail until the daemon is fixed (strict: a fix makes this list fail, to be emptied).
-KNOWN_DISCREPANCIES: dict[str, str] = {
-    "error-1006-spawn-failed": (
-        'PROTOCOL.md: "errors about one process carry {"id": <id>}"; the daemon\'s 1006 '
-        'SpawnFailed data is {"errno": N}, without the id'
-    ),
-}
+KNOWN_DISCREPANCIES: dict[str, str] = {}
 
 # Codes no vector can show from a plain connection, and why.
 UNREACHABLE = {

@@ -154,8 +154,9 @@ class Supervisor:
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
-        except errors.SpawnFailed:
+        except errors.SpawnFailed as exc:
             record.starting = False  # nothing ran: the process stays `created`
+            exc.data.setdefault("id", record.id)
             raise
         record.child = child
         record.pid = child.pid

@@ -114,6 +114,7 @@ class Api:
                     E.FDS_MISSING,
                     'output "passed" needs two file descriptors (stdout, stderr) sent with this '
                     "request line (SCM_RIGHTS over the Unix socket)",
+                    {"id": p.id},
                 )
             fds = (taken[0], taken[1])
         return info(await self.sv.start(p.id, output=output, fds=fds))
