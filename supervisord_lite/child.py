@@ -3,6 +3,9 @@
 It loads the target, reports on STATUS_FD whether that worked (nothing written and the fd closed
 means yes), then runs it with multiprocessing's exit-code rules. The daemon never unpickles a
 payload: this, in the child, is the only place that does.
+
+The zygote's children (supervisord_lite.zygote) run the same `bootstrap()` after a fork, so the two
+paths cannot drift apart: same load report, same exit codes, same tracebacks.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
@@ -64,9 +67,8 @@ def _exitcode(exc: SystemExit) -> int:
     return 1
 
 
-def main(argv: list[str]) -> int:
-    spec_fd, status_fd = int(argv[1]), int(argv[2])
-    spec = json.loads(_read_all(spec_fd))
+def bootstrap(spec: dict[str, Any], status_fd: int) -> int:
+    """Load the target (reporting on `status_fd`, which this closes), run it, return the exit code."""
     sys.path[0:0] = spec["sys_path"]
     try:
         import multiprocessing
@@ -93,6 +95,13 @@ def main(argv: list[str]) -> int:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def main(argv: list[str]) -> int:
+    spec_fd, status_fd = int(argv[1]), int(argv[2])
+    spec = json.loads(read_all(spec_fd))
+    del sys.argv[1:]  # the target sees the same sys.argv on both paths
+    return bootstrap(spec, status_fd)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LIMIT,
         help=f"largest message accepted, in bytes (default {DEFAULT_LIMIT})",
     )
+    serve.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module the zygote imports once, so Python targets start without importing it "
+        "(repeatable)",
+    )
+    serve.add_argument(
+        "--no-zygote",
+        dest="zygote",
+        action="store_false",
+        help="start every Python target from a fresh interpreter (no zygote)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -56,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         stdio=args.stdio,
         grace=args.grace,
         max_message=args.max_message,
+        zygote=args.zygote,
+        preload=tuple(args.preload),
     )
     try:
         return asyncio.run(serve(options))

@@ -15,7 +15,7 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
-from supervisord_lite.spawner import PopenSpawner
+from supervisord_lite.spawner import make_spawner
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
@@ -29,6 +29,8 @@ class Options:
     stdio: bool = False
     grace: float = 5.0
     max_message: int = DEFAULT_LIMIT
+    zygote: bool = True
+    preload: tuple[str, ...] = ()
 
 
 def _discover() -> object:
@@ -49,7 +51,11 @@ async def serve(options: Options) -> int:
 
     socket_path = None if options.stdio else options.socket_path
     supervisor = Supervisor(
-        PopenSpawner(socket_path=str(socket_path) if socket_path else None),
+        make_spawner(
+            socket_path=str(socket_path) if socket_path else None,
+            zygote=options.zygote,
+            preload=options.preload,
+        ),
         parent_of=parent_of,
         on_change=changed,
     )

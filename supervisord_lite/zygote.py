@@ -1,0 +1,258 @@
+"""The zygote: a pre-imported, single-threaded Python process that forks Python targets.
+
+`python -m supervisord_lite.zygote SOCK_FD SPARES [MODULE ...]` imports the modules to preload, then
+keeps SPARES "spare" children ready: processes forked from it that wait on SOCK_FD (a SOCK_SEQPACKET
+socket whose other end is the daemon's) for a request, like Android's pre-forked app processes. The
+fork is thus done before the request comes. The zygote says "R" (ready) on SOCK_FD once it has its
+spares, and never reads from it: each request is taken by exactly one spare (a SEQPACKET message
+goes to one reader), which tells the zygote (by closing a pipe) so that it forks a replacement.
+
+A request is one message carrying exactly four file descriptors (SCM_RIGHTS): the spec (a memfd
+holding the JSON the fresh-interpreter path reads too), the child's stdout, its stderr, and the
+write end of its status pipe. Nothing is sent back on the socket: the daemon learns everything from
+the child itself, on its status pipe.
+
+Each spare is made with a double fork: an intermediate process forks it and exits at once, and the
+zygote reaps the intermediate. The spare is thereby re-parented to the daemon, which is a child
+subreaper and watches the target like any other child (pidfd + waitid(P_PIDFD)). So the zygote
+never holds an exit status: if it dies, no child and no status goes with it (the spares then see
+the daemon close its end, serve what was already queued, and exit).
+
+The status pipe protocol: once its environment and working directory are set, the child writes its
+own pid in decimal and a newline, then what the fresh path writes: nothing if the target loaded,
+else why it failed to load. If the working directory cannot be entered it writes `!cwd ERRNO` and a
+newline instead and exits with 127 (nothing ran). EOF with no pid means that no target ran: the
+daemon falls back to the fresh-interpreter path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+from typing import Any, ClassVar, NoReturn
+
+# What a fresh interpreter starts with, taken before any preloaded module can change it.
+_FRESH_HANDLERS = {
+    sig: handler
+    for sig in signal.valid_signals()
+    if sig not in (signal.SIGKILL, signal.SIGSTOP)
+    and (handler := signal.getsignal(sig)) is not None
+}
+_FRESH_ENV = dict(os.environ)
+with open("/proc/self/comm", "rb") as _f:
+    _COMM = _f.read().strip()
+
+REQUEST = b"S"
+READY = b"R"
+N_FDS = 4  # spec, stdout, stderr, status
+RETRY_MS = 200  # after a failed fork only; otherwise the zygote sleeps until something happens
+
+
+class _Drift:
+    """What the preloaded modules changed that a fresh interpreter would not have (usually nothing)."""
+
+    handlers: ClassVar[list[tuple[int, Any]]] = []
+    sigmask: ClassVar[bool] = False
+    env: ClassVar[bool] = False
+
+
+def _set_comm(name: bytes) -> None:
+    """The name `ps -o comm` and /proc/PID/comm show: `sl-zygote`, `sl-spare`, then the usual."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "wb") as f:
+        f.write(name)
+
+
+def main(argv: list[str]) -> int:
+    _set_comm(b"sl-zygote")
+    sock = socket.socket(fileno=int(argv[1]))
+    spares = max(1, int(argv[2]))
+    for name in argv[3:]:
+        try:
+            __import__(name)
+        except BaseException:
+            sys.stderr.write(
+                f"supervisord-lite zygote: cannot preload {name!r}; going on without it\n"
+            )
+            traceback.print_exc()
+    import json  # noqa: F401  (what every child needs, imported once here)
+    import multiprocessing  # noqa: F401
+
+    from supervisord_lite import child  # noqa: F401
+
+    if len(os.listdir("/proc/self/task")) > 1:
+        sys.stderr.write(
+            "supervisord-lite zygote: a preloaded module started a thread; forks may hang\n"
+        )
+    _Drift.handlers = [(s, h) for s, h in _FRESH_HANDLERS.items() if signal.getsignal(s) is not h]
+    _Drift.sigmask = bool(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    _Drift.env = dict(os.environ) != _FRESH_ENV
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()  # the children's garbage collector never touches (and so never copies) these pages
+    serve(sock, spares)
+    return 0
+
+
+def serve(sock: socket.socket, spares: int) -> None:
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)  # hang-up only: the zygote never reads a request
+    pool: set[int] = set()
+    ready = False
+    while True:
+        while len(pool) < spares:
+            try:
+                fd = _fork_spare(sock)
+            except OSError as exc:
+                sys.stderr.write(f"supervisord-lite zygote: cannot fork: {exc}\n")
+                break
+            pool.add(fd)
+            poller.register(fd, select.POLLIN)
+        if not ready and pool:
+            sock.sendall(READY)
+            ready = True
+        for fd, _events in poller.poll(None if len(pool) == spares else RETRY_MS):
+            if fd == sock.fileno():
+                return  # the daemon is gone
+            poller.unregister(fd)  # that spare took a request (or died): make another
+            os.close(fd)
+            pool.discard(fd)
+
+
+def _fork_spare(sock: socket.socket) -> int:
+    """Fork a spare (re-parented to the daemon); returns a pipe that ends when it is taken."""
+    taken_r, taken_w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the intermediate: fork the spare, then vanish so that it is re-parented
+            try:
+                if os.fork() == 0:
+                    _spare(sock, taken_w)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    except BaseException:
+        os.close(taken_r)
+        raise
+    finally:
+        os.close(taken_w)
+    return taken_r
+
+
+def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
+    code = 1
+    try:
+        os.setsid()  # like start_new_session: a terminal's Ctrl-C is not for children
+        for sig, handler in _Drift.handlers:
+            signal.signal(sig, handler)
+        if _Drift.sigmask:
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        _close_fds_except(sock.fileno(), taken_w)
+        _set_comm(b"sl-spare")
+        _warm_up()
+        while True:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 16, N_FDS + 4)
+            if not msg:
+                os._exit(0)  # the daemon closed this zygote's socket: nothing more will come
+            if msg == REQUEST and len(fds) == N_FDS:
+                break
+            for fd in fds:
+                os.close(fd)
+        os.close(taken_w)  # the zygote forks a replacement now
+        _set_comm(_COMM)
+        spec_fd, out_fd, err_fd, status_fd = fds
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        sock.detach()
+        _close_fds_except(spec_fd, status_fd)
+        code = _run(spec_fd, status_fd)
+    except BaseException:
+        traceback.print_exc()
+    _finish(code)
+
+
+def _warm_up() -> None:
+    """Walk the request path once while idle, so that the copy-on-write page faults it causes
+    (a few hundred, microseconds each) are taken now rather than when a request is waiting."""
+    import json
+    import multiprocessing
+
+    spec = json.loads(_WARM_SPEC)
+    os.environ[_WARM_VAR] = spec["name"]
+    del os.environ[_WARM_VAR]
+    me = multiprocessing.current_process()
+    me.name = me.name  # touch it, change nothing
+    sys.path.insert(0, os.getcwd())
+    del sys.path[0]
+
+
+_WARM_VAR = "SUPERVISORD_LITE_WARM_UP"
+_WARM_SPEC = (
+    b'{"name":"Process-1","authkey":"00","kind":"callable","ref":"m:f","payload":null,'
+    b'"main_path":null,"sys_path":[],"args":[],"kwargs":{},"env":{"A":"1"},"cwd":null}'
+)
+
+
+def _run(spec_fd: int, status_fd: int) -> int:
+    import json
+
+    from supervisord_lite import child
+
+    spec: dict[str, Any] = json.loads(child.read_all(spec_fd))
+    if _Drift.env:
+        os.environ.clear()
+        os.environ.update(_FRESH_ENV)
+    for key, value in spec["env"].items():  # the changes from the zygote's own environment
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if spec["cwd"] is not None:
+        try:
+            os.chdir(spec["cwd"])
+        except OSError as exc:
+            os.write(status_fd, b"!cwd %d\n" % (exc.errno or 0))
+            os._exit(127)
+    # From here on this process runs the target: the daemon learns its pid now.
+    os.write(status_fd, b"%d\n" % os.getpid())
+    # What `python -m supervisord_lite.child` would have: the working directory first on sys.path.
+    sys.path[0] = os.getcwd()
+    sys.argv[:] = [child.__file__]
+    if os.isatty(1):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    return child.bootstrap(spec, status_fd)
+
+
+def _close_fds_except(*keep: int) -> None:
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def _finish(code: int) -> NoReturn:
+    """End as the interpreter would at exit: join threads, run atexit hooks, flush, exit."""
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        # What the interpreter makes of sys.exit(code): a C long, then the low 8 bits.
+        os._exit(code & 0xFF if -(2**63) <= code < 2**63 else 255)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
