@@ -1,1 +1,87 @@
-"""supervisord-lite client (stdlib only)."""
+"""supervisord-lite client: `Process` objects of the classic `processing` package, run by the
+supervisord-lite daemon over its JSON-RPC socket. Standard library only.
+
+    from supervisord_lite_client import Process
+
+    def f(name):
+        print('Hello', name)
+
+    if __name__ == '__main__':
+        p = Process(target=f, args=['Bob'])
+        p.start()
+        p.join()
+"""
+
+from supervisord_lite_client.client import Client, default_client, set_default_client
+from supervisord_lite_client.errors import (
+    AlreadyStarted,
+    BadTarget,
+    BootstrapError,
+    ConnectionLost,
+    DaemonUnavailable,
+    FdsMissing,
+    GroupNotNull,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    JoinSelf,
+    MethodNotFound,
+    NoSuchProcess,
+    NotStarted,
+    ParseError,
+    PermissionDenied,
+    ProcessNotInitialized,
+    ProtocolError,
+    ProtocolVersionError,
+    RemoteError,
+    ShuttingDown,
+    SpawnFailed,
+    SupervisordLiteError,
+    TargetFailed,
+    TargetNotPicklable,
+)
+from supervisord_lite_client.paths import default_socket_path
+from supervisord_lite_client.process import Process, current_process_id
+from supervisord_lite_client.protocol import PROTOCOL_MAJOR, DaemonInfo, ProcessInfo
+from supervisord_lite_client.targets import Command, Reference
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROTOCOL_MAJOR",
+    "AlreadyStarted",
+    "BadTarget",
+    "BootstrapError",
+    "Client",
+    "Command",
+    "ConnectionLost",
+    "DaemonInfo",
+    "DaemonUnavailable",
+    "FdsMissing",
+    "GroupNotNull",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "JoinSelf",
+    "MethodNotFound",
+    "NoSuchProcess",
+    "NotStarted",
+    "ParseError",
+    "PermissionDenied",
+    "Process",
+    "ProcessInfo",
+    "ProcessNotInitialized",
+    "ProtocolError",
+    "ProtocolVersionError",
+    "Reference",
+    "RemoteError",
+    "ShuttingDown",
+    "SpawnFailed",
+    "SupervisordLiteError",
+    "TargetFailed",
+    "TargetNotPicklable",
+    "current_process_id",
+    "default_client",
+    "default_socket_path",
+    "set_default_client",
+]

@@ -1,0 +1,294 @@
+"""The blocking shell around the sans-I/O protocol: one Unix socket connection to the daemon.
+
+Thread-safe without a thread of its own: any number of threads may call at once. Writes are
+serialized by one lock; reading is done by whichever waiting thread gets there first (the others
+wait on a condition and are woken as replies are matched by id), so a `join` that blocks in one
+thread never holds up a `getName` in another, and nothing runs in the background.
+
+A connection belongs to the process that opened it: the daemon identifies the caller by the peer
+pid it saw at connect time (the nearest supervised process above it becomes the parent of what this
+connection creates). So the default client is per process: after a `fork()` the child opens its own.
+An explicit `Client` must not be used across a fork.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from supervisord_lite_client.errors import ConnectionLost, DaemonUnavailable, SupervisordLiteError
+from supervisord_lite_client.paths import ENV_SOCKET, default_socket_path
+from supervisord_lite_client.protocol import (
+    DaemonInfo,
+    ProcessInfo,
+    Reply,
+    RpcProtocol,
+    check_protocol_version,
+    parse_daemon_info,
+    parse_process_info,
+)
+
+_RECV_SIZE = 65536
+
+
+class Client:
+    """A connection to the daemon at `socket_path` (default: `$SUPERVISORD_LITE_SOCKET`, else the
+    daemon's default path). Raises DaemonUnavailable, naming the path, when nobody answers there.
+
+    With `check_version` (the default) it asks `daemon.info` once and refuses a daemon of another
+    protocol major version (ProtocolVersionError).
+    """
+
+    def __init__(
+        self,
+        socket_path: str | os.PathLike[str] | None = None,
+        *,
+        check_version: bool = True,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        path = default_socket_path() if socket_path is None else os.fspath(socket_path)
+        self.socket_path: str = path
+        self.pid = os.getpid()  # the process the daemon sees at the other end
+        self._proto = RpcProtocol()
+        self._cond = threading.Condition()  # guards _proto, _done, _reading, _broken
+        self._write_lock = threading.Lock()
+        self._done: dict[int, Reply] = {}
+        self._reading = False
+        self._broken: SupervisordLiteError | None = None
+        self._closed = False
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(connect_timeout)
+            sock.connect(path)
+            sock.settimeout(None)
+        except OSError as exc:
+            sock.close()
+            why = exc.strerror or str(exc)
+            hint = (
+                f"start one with `supervisord-lite serve --socket {path}`"
+                if socket_path is not None or os.environ.get(ENV_SOCKET)
+                else f"start one with `supervisord-lite serve`, or set ${ENV_SOCKET}"
+            )
+            raise DaemonUnavailable(
+                f"no supervisord-lite daemon answers at {path}: {why} ({hint})", path
+            ) from exc
+        self._sock = sock
+        if check_version:
+            try:
+                check_protocol_version(self.daemon_info())
+            except BaseException:
+                self.close()
+                raise
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once closed here or lost (the daemon went away); a closed client cannot call."""
+        return self._closed or self._broken is not None
+
+    def close(self) -> None:
+        """Close the connection; calls still waiting fail with ConnectionLost."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            if self._broken is None:
+                self._broken = ConnectionLost(
+                    f"the connection to the daemon at {self.socket_path} was closed by this client",
+                    self.socket_path,
+                )
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+        with self._cond:
+            self._fail_pending()
+            if not self._reading:
+                self._sock.close()
+            self._cond.notify_all()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Client {self.socket_path!r} {state}>"
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, *, fds: Sequence[int] = ()
+    ) -> Any:
+        """Call `method` with params by name and return its result (or raise its error).
+
+        `fds` are sent with the request line (SCM_RIGHTS), as `process.start` with
+        `output: "passed"` wants.
+        """
+        with self._cond:
+            if self._broken is not None:
+                raise self._broken
+            request_id, line = self._proto.request(method, params)
+        try:
+            with self._write_lock:
+                self._send(line, fds)
+        except OSError as exc:
+            raise self._lose(f"sending {method} failed: {exc.strerror or exc}") from exc
+        return self._wait(request_id)
+
+    def _send(self, line: bytes, fds: Sequence[int]) -> None:
+        if not fds:
+            self._sock.sendall(line)
+            return
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        sent = self._sock.sendmsg([line], ancillary)  # the fds travel with the first byte
+        if sent < len(line):
+            self._sock.sendall(line[sent:])
+
+    def _wait(self, request_id: int) -> Any:
+        with self._cond:
+            try:
+                while True:
+                    reply = self._done.pop(request_id, None)
+                    if reply is not None:
+                        if reply.error is not None:
+                            raise reply.error
+                        return reply.result
+                    if self._broken is not None:
+                        raise self._broken
+                    if self._reading:
+                        self._cond.wait()
+                    else:
+                        self._read_once()
+            except BaseException:
+                # Gave up (error or KeyboardInterrupt): a late answer is dropped, not kept.
+                self._proto.abandon(request_id)
+                self._done.pop(request_id, None)
+                raise
+
+    def _read_once(self) -> None:
+        """Read one chunk with the condition released, then match what it completes (lock held)."""
+        self._reading = True
+        self._cond.release()
+        error: str | None = None
+        try:
+            try:
+                data = self._sock.recv(_RECV_SIZE)
+            except OSError as exc:
+                data, error = b"", exc.strerror or str(exc)
+        finally:
+            self._cond.acquire()
+            self._reading = False
+            self._cond.notify_all()
+        if self._closed:
+            self._sock.close()
+            return
+        if not data:
+            why = f": {error}" if error else ""
+            self._mark_broken(
+                ConnectionLost(
+                    f"the daemon at {self.socket_path} closed the connection{why} "
+                    "(it stopped or restarted; its processes may be gone)",
+                    self.socket_path,
+                )
+            )
+            return
+        try:
+            replies = self._proto.receive(data)
+        except SupervisordLiteError as exc:
+            self._mark_broken(exc)
+            return
+        for reply in replies:
+            self._done[reply.request_id] = reply
+
+    def _lose(self, why: str) -> SupervisordLiteError:
+        error = ConnectionLost(f"lost the daemon at {self.socket_path}: {why}", self.socket_path)
+        with self._cond:
+            self._mark_broken(error)
+            return self._broken or error
+
+    def _mark_broken(self, error: SupervisordLiteError) -> None:
+        if self._broken is None:
+            self._broken = error
+        self._fail_pending()
+        self._cond.notify_all()
+        if not self._reading:
+            self._sock.close()
+
+    def _fail_pending(self) -> None:
+        if self._broken is None:
+            return
+        for reply in self._proto.fail_all(self._broken):
+            self._done[reply.request_id] = reply
+
+    # -- a few methods by name ------------------------------------------------------------------
+
+    def daemon_info(self) -> DaemonInfo:
+        """`daemon.info`: the daemon's version, protocol version and pid."""
+        return parse_daemon_info(self.call("daemon.info"))
+
+    def list_processes(self) -> list[ProcessInfo]:
+        """`process.list`: every process the daemon knows, by id."""
+        result = self.call("process.list")
+        if not isinstance(result, list):
+            result = [result]  # parse_process_info reports what it is
+        return [parse_process_info(item) for item in result]
+
+    def info(self, process_id: int) -> ProcessInfo:
+        """`process.info` of one process."""
+        return parse_process_info(self.call("process.info", {"id": process_id}))
+
+
+# -- the default client: one per process, made on first use ---------------------------------------
+
+_default_lock = threading.Lock()
+_default: Client | None = None
+_default_is_explicit = False
+
+
+def default_client() -> Client:
+    """The client `Process` uses when none is given: the one set with `set_default_client`, else a
+    connection to the default path made on first use (and again if it was lost or this process
+    was forked since)."""
+    global _default
+    with _default_lock:
+        if _default is not None and (
+            _default_is_explicit or (not _default.closed and _default.pid == os.getpid())
+        ):
+            return _default
+        _default = Client()
+        return _default
+
+
+def set_default_client(client: Client | None) -> None:
+    """Make `client` the default for `Process` objects made without `client=`; None goes back to
+    connecting to the default path on first use. A default connection this module opened itself
+    is closed; one given here is the caller's to close."""
+    global _default, _default_is_explicit
+    with _default_lock:
+        previous, made_here = _default, not _default_is_explicit
+        _default = client
+        _default_is_explicit = client is not None
+    if (
+        previous is not None
+        and made_here
+        and previous is not client
+        and previous.pid == os.getpid()
+    ):
+        previous.close()  # the one this module opened itself
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock, _default, _default_is_explicit
+    _default_lock = threading.Lock()  # it may have been held by another thread at the fork
+    if not _default_is_explicit:
+        _default = None  # the inherited connection speaks for the parent: open our own on use
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,236 @@
+"""The exceptions of the client, one class per error code of protocol/PROTOCOL.md.
+
+    SupervisordLiteError
+    ├── DaemonUnavailable (also a ConnectionError)   no daemon at the socket path, or it went away
+    │   └── ConnectionLost                            the connection closed before the answer came
+    ├── ProtocolError                                 the daemon's answer is not what the protocol says
+    │   └── ProtocolVersionError                      the daemon speaks another major version
+    ├── RemoteError(code, message, data, method)     an error response; one subclass per code:
+    │   ├── NoSuchProcess (1001)  AlreadyStarted (1002)  NotStarted (1003)  GroupNotNull (1004)
+    │   ├── BadTarget (1005)      SpawnFailed (1006)     TargetFailed (1007)  JoinSelf (1008)
+    │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
+    │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
+    │       InvalidParams (-32602)  InternalError (-32603)
+    ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
+    ├── BootstrapError (also a RuntimeError)         a Process made while the child re-runs the script
+    └── TargetNotPicklable (also a TypeError)        a Python target (or its arguments) cannot be pickled
+
+`RemoteError` subclasses are chosen by code, so `except AlreadyStarted` works whatever the message;
+the daemon's message and data are kept as they came (`exc.message`, `exc.data`). No module here opens
+a socket: this is shared by the sans-I/O protocol layer and the blocking shell.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+
+class SupervisordLiteError(Exception):
+    """Base class of every error raised by this package."""
+
+
+class DaemonUnavailable(SupervisordLiteError, ConnectionError):
+    """No daemon answers at `socket_path` (not running, wrong path, no permission), or it went away."""
+
+    def __init__(self, message: str, socket_path: str | None = None) -> None:
+        super().__init__(message)
+        self.socket_path = socket_path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConnectionLost(DaemonUnavailable):
+    """The daemon closed the connection (it stopped or restarted) before answering."""
+
+
+class ProtocolError(SupervisordLiteError):
+    """The daemon sent something that is not a valid response of protocol/PROTOCOL.md."""
+
+
+class ProtocolVersionError(ProtocolError):
+    """The daemon speaks a protocol major version this client does not."""
+
+
+class ProcessNotInitialized(SupervisordLiteError, RuntimeError):
+    """A `Process` subclass whose `__init__` did not call `Process.__init__()` first."""
+
+
+class BootstrapError(SupervisordLiteError, RuntimeError):
+    """A Process was made while a child was running the caller's script as `__mp_main__` (the
+    script lacks its `if __name__ == '__main__':` guard); without this, every child would start
+    another child, for ever."""
+
+
+class TargetNotPicklable(SupervisordLiteError, TypeError):
+    """A Python target (callable, args, kwargs or the Process subclass) cannot be pickled."""
+
+
+class RemoteError(SupervisordLiteError):
+    """An error response from the daemon: JSON-RPC `code`, `message` and `data` as sent."""
+
+    code: int = 0  # the class's own code; an instance carries the code it was made from
+    name: ClassVar[str] = "RemoteError"
+
+    def __init__(
+        self, code: int, message: str, data: Any = None, method: str | None = None
+    ) -> None:
+        super().__init__(code, message, data, method)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.method = method
+
+    def __str__(self) -> str:
+        where = f"{self.method}: " if self.method else ""
+        text = f"{where}{self.message} [{self.name} {self.code}]"
+        if self.data is not None:
+            text += " " + json.dumps(self.data, sort_keys=True, default=str)
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message, self.data, self.method))
+
+
+# Written out (not generated in a loop) so that type checkers and readers see every name.
+class NoSuchProcess(RemoteError):
+    """1001: no process has this id (`data: {"id"}`)."""
+
+    code = 1001
+    name = "NoSuchProcess"
+
+
+class AlreadyStarted(RemoteError):
+    """1002: `start()` on a process that was started before."""
+
+    code = 1002
+    name = "AlreadyStarted"
+
+
+class NotStarted(RemoteError):
+    """1003: `join()`, `terminate()` or `kill()` before `start()`."""
+
+    code = 1003
+    name = "NotStarted"
+
+
+class GroupNotNull(RemoteError):
+    """1004: `group` is not None (it exists for compatibility with `threading.Thread`)."""
+
+    code = 1004
+    name = "GroupNotNull"
+
+
+class BadTarget(RemoteError):
+    """1005: the target is malformed (bad reference, empty argv, kwargs with argv, ...)."""
+
+    code = 1005
+    name = "BadTarget"
+
+
+class SpawnFailed(RemoteError):
+    """1006: the program could not be executed; the process stays not started."""
+
+    code = 1006
+    name = "SpawnFailed"
+
+
+class TargetFailed(RemoteError):
+    """1007: a Python target could not be loaded in the child (exit code 1, traceback on stderr)."""
+
+    code = 1007
+    name = "TargetFailed"
+
+
+class JoinSelf(RemoteError):
+    """1008: a process (or a program it runs) tried to join itself."""
+
+    code = 1008
+    name = "JoinSelf"
+
+
+class ShuttingDown(RemoteError):
+    """1009: the daemon is stopping and starts nothing new."""
+
+    code = 1009
+    name = "ShuttingDown"
+
+
+class PermissionDenied(RemoteError):
+    """1010: the daemon runs as another user (only its user and root may talk to it)."""
+
+    code = 1010
+    name = "PermissionDenied"
+
+
+class FdsMissing(RemoteError):
+    """1011: `output="passed"` but the two file descriptors did not come with the request."""
+
+    code = 1011
+    name = "FdsMissing"
+
+
+class ParseError(RemoteError):
+    """-32700: the daemon could not parse what was sent."""
+
+    code = -32700
+    name = "ParseError"
+
+
+class InvalidRequest(RemoteError):
+    """-32600: not a valid request object, or a message over the daemon's size limit."""
+
+    code = -32600
+    name = "InvalidRequest"
+
+
+class MethodNotFound(RemoteError):
+    """-32601: the daemon has no such method (`data: {"method"}`)."""
+
+    code = -32601
+    name = "MethodNotFound"
+
+
+class InvalidParams(RemoteError):
+    """-32602: wrong, missing or extra params (`data: {"errors": [...]}`)."""
+
+    code = -32602
+    name = "InvalidParams"
+
+
+class InternalError(RemoteError):
+    """-32603: the daemon failed internally (its log says more)."""
+
+    code = -32603
+    name = "InternalError"
+
+
+ERROR_CLASSES: dict[int, type[RemoteError]] = {
+    cls.code: cls
+    for cls in (
+        NoSuchProcess,
+        AlreadyStarted,
+        NotStarted,
+        GroupNotNull,
+        BadTarget,
+        SpawnFailed,
+        TargetFailed,
+        JoinSelf,
+        ShuttingDown,
+        PermissionDenied,
+        FdsMissing,
+        ParseError,
+        InvalidRequest,
+        MethodNotFound,
+        InvalidParams,
+        InternalError,
+    )
+}
+
+
+def remote_error(
+    code: int, message: str, data: Any = None, method: str | None = None
+) -> RemoteError:
+    """The exception for an error response: the class of its code, else a plain RemoteError."""
+    return ERROR_CLASSES.get(code, RemoteError)(code, message, data, method)

@@ -1,0 +1,536 @@
+"""Every rule of issue 3, against a real daemon running real children."""
+
+from __future__ import annotations
+
+import errno
+import io
+import multiprocessing.connection
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import slc_helpers
+from conftest import Daemon
+from slc_helpers import read_json, wait_until
+from supervisord_lite_client import (
+    AlreadyStarted,
+    BadTarget,
+    Client,
+    Command,
+    ConnectionLost,
+    DaemonUnavailable,
+    NoSuchProcess,
+    NotStarted,
+    Process,
+    Reference,
+    SpawnFailed,
+    TargetFailed,
+    default_client,
+    set_default_client,
+)
+
+SEED = """\
+from supervisord_lite_client import Process
+def f(name):
+    print('Hello', name)
+if __name__ == '__main__':
+    p = Process(target=f, args=['Bob'])
+    p.start()
+    p.join()
+"""
+
+
+def run_script(daemon: Daemon, directory: Path, source: str) -> subprocess.CompletedProcess[str]:
+    script = directory / "script.py"
+    script.write_text(source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERVISORD_LITE_")}
+    env["SUPERVISORD_LITE_SOCKET"] = str(daemon.socket_path)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        env=env,
+        cwd=directory,
+        check=False,
+    )
+
+
+def open_fifo_writer(fifo: Path) -> int:
+    """Wait (polling, with a deadline) until the child opened the FIFO, then open its write end."""
+    fds: list[int] = []
+
+    def opened() -> bool:
+        try:
+            fds.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            return False
+        return True
+
+    wait_until(opened, timeout=20, what="the child to open the FIFO")
+    return fds[0]
+
+
+def release(fifo: Path) -> None:
+    fd = open_fifo_writer(fifo)
+    os.write(fd, b"go")
+    os.close(fd)
+
+
+# -- the seed example and output ------------------------------------------------------------------
+
+
+def test_the_seed_example_prints_hello_bob_on_the_callers_stdout(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    done = run_script(daemon, tmp_path, SEED)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello Bob\n"
+
+
+def test_the_childs_stderr_is_the_callers_stderr(daemon: Daemon, tmp_path: Path) -> None:
+    source = """\
+import sys
+from supervisord_lite_client import Process
+def f():
+    print('to stderr', file=sys.stderr)
+    print('to stdout')
+if __name__ == '__main__':
+    print('parent first', flush=False)
+    p = Process(target=f)
+    p.start()
+    p.join()
+    print('parent after', p.exitcode)
+"""
+    done = run_script(daemon, tmp_path, source)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "to stderr\n"
+    # The parent's buffer is flushed before start: the order is kept.
+    assert done.stdout == "parent first\nto stdout\nparent after 0\n"
+
+
+def test_a_script_without_the_main_guard_gets_an_error_not_endless_children(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    source = """\
+import os, sys
+from supervisord_lite_client import Process, TargetFailed
+runs = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'runs')
+with open(runs, 'a') as f:
+    f.write('x')
+if os.path.getsize(runs) > 3:  # a fuse for this test only
+    sys.exit(9)
+def f():
+    print('never')
+p = Process(target=f)
+try:
+    p.start()
+except TargetFailed as e:
+    print('refused', e.code)
+"""
+    done = run_script(daemon, tmp_path, source)
+    assert done.returncode == 0, done.stderr
+    assert "refused 1007" in done.stdout
+    assert "BootstrapError" in done.stderr and "__name__ == '__main__'" in done.stderr
+    assert (tmp_path / "runs").read_text() == "xx"  # the script, then the child's one re-run
+
+
+def test_output_falls_back_to_fd_1_when_stdout_has_no_fd(
+    client: Client, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    p = Process(target=slc_helpers.hello, args=["fallback"], client=client)
+    p.start()
+    p.join()
+    assert p.exitcode == 0
+    assert "Hello fallback\n" in capfd.readouterr().out
+
+
+def test_output_can_be_discarded(client: Client, capfd: pytest.CaptureFixture[str]) -> None:
+    p = Process(target=slc_helpers.hello, args=["nobody"], client=client)
+    p.start(output="null")
+    p.join()
+    assert p.exitcode == 0 and "nobody" not in capfd.readouterr().out
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+def test_a_module_function_with_args_and_kwargs(client: Client, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    p = Process(
+        target=slc_helpers.write_text,
+        args=[str(out), "pickled"],
+        kwargs={"suffix": "!"},
+        client=client,
+    )
+    p.start()
+    p.join()
+    assert p.exitcode == 0 and out.read_text() == "pickled!"
+
+
+def test_a_reference_string_target(client: Client, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    p = Process(
+        target="slc_helpers:write_text",
+        args=[str(out), "by name"],
+        kwargs={"suffix": "?"},
+        client=client,
+    )
+    p.start()
+    p.join()
+    assert p.exitcode == 0 and out.read_text() == "by name?"
+
+
+def test_a_command_target(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    p = Process(target=["sh", "-c", 'pwd > here; printf %s "$SLC_X" > env; exit 3'], client=client)
+    p.start()
+    p.join()
+    assert p.exitcode == 3
+    assert (tmp_path / "here").read_text().strip() == str(tmp_path)  # the caller's cwd
+    q = Process(
+        target=Command(["sh", "-c", 'printf %s "$SLC_X" > "$0"'], env={"SLC_X": "set"}),
+        args=["env2"],
+        client=client,
+    )
+    q.start()
+    q.join()
+    assert q.exitcode == 0 and (tmp_path / "env2").read_text() == "set"
+
+
+def test_a_reference_with_its_own_environment(client: Client, tmp_path: Path) -> None:
+    p = Process(target=Reference("os:_exit", env={"SLC_UNUSED": "1"}), args=[7], client=client)
+    p.start()
+    p.join()
+    assert p.exitcode == 7
+
+
+def test_exit_codes(client: Client) -> None:
+    p = Process(target=sys.exit, args=[5], client=client)
+    q = Process(target=slc_helpers.fail, client=client)
+    r = Process(client=client)  # no target: runs nothing
+    for x in (p, q, r):
+        x.start(output="null")
+    for x in (p, q, r):
+        x.join()
+    assert (p.exitcode, q.exitcode, r.exitcode) == (5, 1, 0)
+
+
+def test_a_subclass_runs_its_own_run_in_the_child(client: Client, tmp_path: Path) -> None:
+    out = str(tmp_path / "greeter")
+    g = slc_helpers.Greeter("Ann", out)
+    g._client_arg = client  # (the subclass takes no client argument)
+    g.start()
+    g.join()
+    assert g.exitcode == 0
+    seen = read_json(out)
+    assert seen["who"] == "Ann"  # set after Process.__init__: created at start()
+    assert seen["self_name"] == seen["self_getName"] == seen["mp_name"] == g.name
+    assert seen["self_authkey"] == seen["mp_authkey"] == g.getAuthKey()
+    assert seen["self_pid"] == seen["pid"] == g.pid
+    assert seen["alive"] is True
+    assert seen["id"] == seen["process_id"] == g.id
+
+
+def test_a_subclass_can_call_the_default_run(client: Client, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    p = slc_helpers.SuperRunner(
+        target=slc_helpers.write_text, args=[str(out), "via super"], client=client
+    )
+    p.start()
+    p.join()
+    assert p.exitcode == 0 and out.read_text() == "via super"
+
+
+# -- names, keys, parents ----------------------------------------------------------------------------
+
+
+def test_the_child_knows_its_name_and_authkey(
+    client: Client, daemon: Daemon, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "id")
+    p = Process(target=slc_helpers.report_identity, args=[out], name="worker", client=client)
+    assert p.getName() == p.name == "worker"
+    p.setAuthKey("0123456789abcdef")
+    assert p.getAuthKey() == "0123456789abcdef" and p.authkey == b"0123456789abcdef"
+    p.start()
+    p.join()
+    seen = read_json(out)
+    assert seen["name"] == "worker" and seen["authkey"] == "0123456789abcdef"
+    assert seen["pid"] == p.pid and seen["process_id"] == p.id
+    assert seen["socket"] == str(daemon.socket_path)
+
+
+def test_default_names_and_inherited_keys(client: Client) -> None:
+    a, b = Process(client=client), Process(client=client)
+    assert a.name.startswith("Process-") and b.id > a.id
+    assert b.name == f"Process-{b.name.split('-')[1]}" and int(b.name.split("-")[1]) > int(
+        a.name.split("-")[1]
+    )
+    key = a.getAuthKey()
+    assert len(key) >= 32 and all(c in "0123456789abcdef" for c in key)
+    assert b.getAuthKey() == key  # both inherit the daemon's
+    a.setAuthKey(None)
+    assert a.getAuthKey() != key
+    a.authkey = b"cafe"
+    assert a.getAuthKey() == "cafe"
+    with pytest.raises(ValueError, match="UTF-8"):
+        a.authkey = b"\xff\xfe"
+    c = Process(name=a.name, client=client)
+    assert c.name == a.name  # names are not unique
+
+
+def test_siblings_authenticate_with_multiprocessing_connection(
+    client: Client, short_dir: Path, tmp_path: Path
+) -> None:
+    address, ready, result = (
+        str(short_dir / "l.sock"),
+        str(tmp_path / "ready"),
+        str(tmp_path / "got"),
+    )
+    listener = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
+    talker = Process(
+        target=slc_helpers.connect_and_send, args=[address, "hi sibling"], client=client
+    )
+    assert listener.authkey == talker.authkey
+    listener.start()
+    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
+    talker.start()
+    talker.join()
+    listener.join()
+    assert (talker.exitcode, listener.exitcode) == (0, 0)
+    assert read_json(result) == {"received": "hi sibling"}
+
+
+def test_a_sibling_with_another_key_is_refused(
+    client: Client, short_dir: Path, tmp_path: Path
+) -> None:
+    address, ready, result = (
+        str(short_dir / "l.sock"),
+        str(tmp_path / "ready"),
+        str(tmp_path / "got"),
+    )
+    listener = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
+    stranger = Process(
+        target=slc_helpers.connect_and_send, args=[address, "let me in"], client=client
+    )
+    stranger.setAuthKey(None)
+    listener.start()
+    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
+    stranger.start(output="null")
+    stranger.join()
+    listener.join()
+    assert stranger.exitcode == 1
+    assert "refused" in read_json(result)
+
+
+def test_the_caller_authenticates_with_a_child_using_p_authkey(
+    client: Client, short_dir: Path, tmp_path: Path
+) -> None:
+    address, ready, result = (
+        str(short_dir / "l.sock"),
+        str(tmp_path / "ready"),
+        str(tmp_path / "got"),
+    )
+    p = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
+    p.start()
+    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
+    with multiprocessing.connection.Client(address, family="AF_UNIX", authkey=p.authkey) as conn:
+        conn.send("from the parent")
+    p.join()
+    assert read_json(result) == {"received": "from the parent"}
+
+
+def test_a_child_that_uses_the_client_creates_its_own_children(
+    client: Client, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "family")
+    p = Process(target=slc_helpers.spawn_grandchildren, args=[out], client=client)
+    p.setAuthKey("f00d" * 8)
+    p.start()
+    p.join()
+    assert p.exitcode == 0
+    family = read_json(out)
+    name = p.getName()
+    assert (family["me"], family["my_name"], family["my_authkey"]) == (p.id, name, "f00d" * 8)
+    kids = family["kids"]
+    assert [k["name"] for k in kids] == [f"{name}:1", f"{name}:2"]
+    for i, kid in enumerate(kids, 1):
+        assert (kid["parent"], kid["authkey"], kid["exitcode"]) == (p.id, "f00d" * 8, 0)
+        assert client.info(kid["id"]).parent == p.id  # seen from here too
+        seen = read_json(f"{out}.{i}")
+        assert (seen["name"], seen["authkey"], seen["process_id"]) == (
+            kid["name"],
+            "f00d" * 8,
+            kid["id"],
+        )
+    assert p.info().parent is None  # this test is not supervised: the daemon created p
+
+
+def test_a_process_that_joins_itself_gets_join_self(client: Client) -> None:
+    p = Process(target=slc_helpers.join_self, client=client)
+    s = slc_helpers.SelfJoiner(client=client)
+    p.start()
+    s.start()
+    p.join()
+    s.join()
+    assert (p.exitcode, s.exitcode) == (0, 0)  # 3: joined without an error; 4: no own id
+
+
+def test_renaming_a_running_child_does_not_change_its_own_name(
+    client: Client, short_dir: Path, tmp_path: Path
+) -> None:
+    fifo, out = short_dir / "go", str(tmp_path / "id")
+    os.mkfifo(fifo)
+    p = Process(target=slc_helpers.wait_on_fifo_then_report, args=[str(fifo), out], client=client)
+    original = p.name
+    p.start()
+    p.setName("renamed")
+    assert p.getName() == "renamed"
+    release(fifo)
+    p.join()
+    assert read_json(out)["name"] == original
+    assert p.name == "renamed"
+
+
+# -- the process lifecycle and its errors ------------------------------------------------------------
+
+
+def test_start_twice_join_before_start_and_unknown_ids(client: Client) -> None:
+    p = Process(target=["true"], client=client)
+    with pytest.raises(NotStarted) as not_started:
+        p.join()
+    assert not_started.value.code == 1003 and not_started.value.data == {"id": p.id}
+    with pytest.raises(NotStarted):
+        p.terminate()
+    assert not p.is_alive() and p.exitcode is None and p.pid is None
+    p.start(output="null")
+    with pytest.raises(AlreadyStarted) as twice:
+        p.start()
+    assert twice.value.code == 1002 and str(p.id) in str(twice.value)
+    p.join()
+    p.join()  # any number of times
+    assert p.exitcode == 0 and not p.is_alive()
+    with pytest.raises(NoSuchProcess):
+        Process.attach(10**9, client=client)
+
+
+def test_bad_targets(client: Client) -> None:
+    with pytest.raises(BadTarget):
+        Process(target="not a reference", client=client)
+    missing = Process(target=["/nonexistent/program"], client=client)
+    with pytest.raises(SpawnFailed):
+        missing.start()
+    assert missing.info().state == "created" and not missing.is_alive()
+    unloadable = Process(target="slc_no_such_module:f", client=client)
+    with pytest.raises(TargetFailed):
+        unloadable.start(output="null")
+    unloadable.join()
+    assert unloadable.exitcode == 1
+
+
+def test_join_with_timeout_terminate_and_kill(client: Client) -> None:
+    p = Process(target=["sleep", "30"], client=client)
+    q = Process(target=["sleep", "30"], client=client)
+    p.start()
+    q.start()
+    assert p.is_alive() and p.pid is not None
+    p.join(timeout=0)
+    p.join(0.01)
+    assert p.exitcode is None and p.is_alive()
+    p.terminate()
+    q.kill()
+    p.join()
+    q.join()
+    assert (p.exitcode, q.exitcode) == (-signal.SIGTERM, -signal.SIGKILL)
+    assert not p.is_alive()
+    p.terminate()  # already ended: nothing happens
+
+
+def test_a_waiting_join_does_not_hold_up_other_calls(client: Client, short_dir: Path) -> None:
+    fifo = short_dir / "go"
+    os.mkfifo(fifo)
+    p = Process(target=slc_helpers.block_on_fifo, args=[str(fifo)], client=client)
+    p.start()
+    joined = threading.Event()
+    t = threading.Thread(target=lambda: (p.join(), joined.set()))
+    t.start()
+    wait_until(lambda: bool(client._proto.pending), timeout=10, what="the join to be sent")
+    for _ in range(20):
+        assert p.getName() and p.is_alive()
+    assert not joined.is_set()
+    release(fifo)
+    t.join(timeout=20)
+    assert joined.is_set() and p.exitcode == 0
+
+
+def test_a_process_handle_pickles_without_its_connection(client: Client) -> None:
+    p = Process(target=["true"], client=client)
+    set_default_client(client)
+    copy = pickle.loads(pickle.dumps(p))
+    assert copy.id == p.id and copy.getName() == p.getName()
+    assert copy._client_arg is None and not copy._child_self
+
+
+# -- finding the daemon, and losing it ----------------------------------------------------------------
+
+
+def test_the_default_client_comes_from_the_environment(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERVISORD_LITE_SOCKET", str(daemon.socket_path))
+    set_default_client(None)
+    p = Process(target=["true"])
+    p.start()
+    p.join()
+    assert p.exitcode == 0
+    assert default_client().socket_path == str(daemon.socket_path)
+    assert default_client() is default_client()
+
+
+def test_a_missing_daemon_is_a_clear_error(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(short_dir / "nobody.sock")
+    monkeypatch.setenv("SUPERVISORD_LITE_SOCKET", path)
+    set_default_client(None)
+    with pytest.raises(DaemonUnavailable, match=re.escape(path)):
+        Process(target=["true"])
+
+
+def test_a_daemon_that_goes_away(own_daemon: Daemon) -> None:
+    c = own_daemon.client()
+    idle = Process(client=c)
+    busy = Process(target=["sleep", "3"], client=c)
+    busy.start(output="null")
+    outcome: list[Any] = []
+
+    def join() -> None:
+        try:
+            busy.join()
+            outcome.append("returned")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=join)
+    t.start()
+    wait_until(lambda: bool(c._proto.pending), timeout=10, what="the join to be sent")
+    own_daemon.stop(signal.SIGKILL)
+    t.join(timeout=20)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectionLost), outcome
+    assert str(own_daemon.socket_path) in str(outcome[0])
+    with pytest.raises(ConnectionLost):
+        idle.getName()
+    with pytest.raises(DaemonUnavailable):
+        Client(own_daemon.socket_path)
