@@ -14,7 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from jsonrpcserver import Error, Success, async_dispatch_to_serializable
+from jsonrpcserver import Error, Success
+from jsonrpcserver.async_dispatcher import dispatch_request
+from jsonrpcserver.dispatcher import create_request, to_response
+from jsonrpcserver.response import to_serializable_one
+from jsonrpcserver.sentinels import NOID
 from pydantic import ValidationError
 
 from supervisord_lite.core.errors import CoreError
@@ -106,9 +110,21 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
             log.exception("internal error in %s", spec.name)
             return _fail(ErrorCode.INTERNAL_ERROR, "Internal error (see the daemon's log)")
 
-    # jsonrpcserver checks params against the signature on every call; compute it once.
-    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    # jsonrpcserver checks params against the signature on every call; compute it once, and
+    # skip inspect's pure-Python bind: (context, *args, **kwargs) accepts any params, which
+    # pydantic then validates.
+    method.__signature__ = _AcceptsAnyParams.from_callable(method)  # type: ignore[attr-defined]
     return method
+
+
+class _AcceptsAnyParams(inspect.Signature):
+    __slots__ = ()
+
+    def bind(self, /, *args: Any, **kwargs: Any) -> inspect.BoundArguments:
+        return _ANY_BOUND
+
+
+_ANY_BOUND = inspect.BoundArguments(inspect.Signature(), {})
 
 
 class Dispatcher:
@@ -146,11 +162,11 @@ class Dispatcher:
             err["error"]["data"] = {"method": msg["method"]}
             err["id"] = msg["id"]
             return err
-        result: Any = await async_dispatch_to_serializable(
-            msg,
-            methods=self.methods,
-            context=context,
-            deserializer=_identity,
-            validator=_identity,
-        )
-        return result  # type: ignore[no-any-return]
+        # jsonrpcserver's own request pipeline, entered below its batch layer: that layer runs
+        # every request in a task of its own (asyncio.gather), which costs event-loop turns.
+        request = create_request(msg)
+        _, result = await dispatch_request(self.methods, context, request)
+        if request.id is NOID:
+            return None
+        reply: Any = to_serializable_one(to_response(request, result))
+        return reply  # type: ignore[no-any-return]

@@ -10,7 +10,9 @@ import array
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
 
 from supervisord_lite.rpc.dispatch import error_response
 from supervisord_lite.rpc.errors import ErrorCode
@@ -85,9 +87,7 @@ class Connection:
             return
         for item in self._splitter.feed(data, fds):
             if isinstance(item, Line):
-                task = self._loop.create_task(self._answer(item))
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+                self._start(item)
             else:
                 self.write(
                     error_response(
@@ -98,6 +98,23 @@ class Connection:
                 )
         if len(self._tasks) >= MAX_IN_FLIGHT:
             self._pause_reading()
+
+    def _start(self, line: Line) -> None:
+        """Run the handler at once, up to its first real wait: most requests end right here, and
+        only one that waits (a join, say) becomes a task. A task per line cost two more event-loop
+        turns (start, done) per request. (So the first step runs outside any task: handlers must
+        not need asyncio.current_task() there, as asyncio.timeout() and TaskGroup do.)"""
+        coro = self._answer(line)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            log.exception("request handler failed")
+            return
+        task = self._loop.create_task(_resume(coro, waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     async def _answer(self, line: Line) -> None:
         try:
@@ -169,6 +186,24 @@ class Connection:
         self._on_close(self)
         if not self.done.done():
             self.done.set_result(None)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> Generator[Any, Any, None]:
+    """Go on, inside a task, with a coroutine that already ran up to `waiting` (what it yielded)."""
+    while True:
+        try:
+            sent = yield waiting
+        except BaseException as exc:  # cancellation and the like go on into the coroutine
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting = coro.send(sent)
+            except StopIteration:
+                return
 
 
 def socket_reader(sock: socket.socket) -> Reader:
