@@ -31,13 +31,12 @@ Inside the child
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from supervisord_lite_client.client import Client, default_client
 from supervisord_lite_client.errors import (
@@ -55,6 +54,9 @@ from supervisord_lite_client.targets import (
     run_here,
     wire_target,
 )
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
 
 Output = Literal["passed", "daemon", "null"]
 
@@ -171,7 +173,7 @@ class Process:
         """The process's name (as the daemon reports it; in the child, its own view)."""
         self._check()
         if self._child_self:
-            return multiprocessing.current_process().name
+            return _mp_current().name
         result = self._client().call("process.getName", {"id": self._ensure_created()})
         return expect_string(result, "name")
 
@@ -181,7 +183,7 @@ class Process:
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__}")
         if self._child_self:
-            multiprocessing.current_process().name = name
+            _mp_current().name = name
             return
         self._client().call("process.setName", {"id": self._ensure_created(), "name": name})
 
@@ -189,7 +191,7 @@ class Process:
         """The authentication key, a string (hex unless set otherwise)."""
         self._check()
         if self._child_self:
-            return bytes(multiprocessing.current_process().authkey).decode("utf-8")
+            return bytes(_mp_current().authkey).decode("utf-8")
         result = self._client().call("process.getAuthKey", {"id": self._ensure_created()})
         return expect_string(result, "authkey")
 
@@ -200,7 +202,7 @@ class Process:
             raise TypeError(f"an authkey is a string or None, not {type(value).__name__}")
         if self._child_self:
             key = os.urandom(32).hex() if value is None else value
-            multiprocessing.current_process().authkey = key.encode("utf-8")
+            _mp_current().authkey = key.encode("utf-8")
             return
         self._client().call("process.setAuthKey", {"id": self._ensure_created(), "value": value})
 
@@ -356,6 +358,13 @@ class Process:
         self._check()
         result = self._client().call(method, {"id": self._ensure_created()})
         self._info = parse_process_info(result)
+
+
+def _mp_current() -> BaseProcess:
+    """`multiprocessing.current_process()` (imported on use: most callers never need it)."""
+    import multiprocessing
+
+    return multiprocessing.current_process()
 
 
 def _check_not_bootstrapping() -> None:

@@ -18,8 +18,7 @@ pending).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from supervisord_lite_client.errors import (
     InvalidRequest,
@@ -36,8 +35,7 @@ PROTOCOL_MAJOR = 1
 State = Literal["created", "running", "exited"]
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
+class ProcessInfo(NamedTuple):
     """A process as the daemon reports it (ProcessInfo of PROTOCOL.md; never an authkey)."""
 
     id: int
@@ -48,15 +46,13 @@ class ProcessInfo:
     exitcode: int | None
 
 
-@dataclass(frozen=True)
-class DaemonInfo:
+class DaemonInfo(NamedTuple):
     version: str
     protocol_version: str
     pid: int
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """The outcome of one request: `result`, or `error` (an exception to raise) when it failed."""
 
     request_id: int
@@ -65,8 +61,7 @@ class Reply:
     error: SupervisordLiteError | None = None
 
 
-@dataclass(frozen=True)
-class _Pending:
+class _Pending(NamedTuple):
     method: str
     size: int
 

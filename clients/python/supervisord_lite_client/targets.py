@@ -14,26 +14,22 @@ Python targets the caller's `sys.path` (without its standard library) as `sys_pa
 
 from __future__ import annotations
 
-import base64
 import functools
-import importlib
 import json
 import os
-import pickle
-import pickletools
-import subprocess
 import sys
-import sysconfig
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from supervisord_lite_client.errors import TargetNotPicklable
 
+# Modules needed on some paths only (subprocess, pickletools, sysconfig, ...) are imported where
+# they are used: a child that re-runs the caller's script imports this package again, and should
+# not pay for them.
+
 _MAIN_MODULES = ("__main__", "__mp_main__")
 
 
-@dataclass(frozen=True)
 class Command:
     """A program to execute (looked up in PATH); the Process's args are appended to `argv`.
 
@@ -41,30 +37,69 @@ class Command:
     to the caller's working directory.
     """
 
-    argv: Sequence[str]
-    env: Mapping[str, str | None] = field(default_factory=dict)
-    cwd: str | None = None
+    __slots__ = ("argv", "cwd", "env")
 
-    def __post_init__(self) -> None:
-        if isinstance(self.argv, str) or not all(isinstance(a, str) for a in self.argv):
-            raise TypeError(f"a command is a list of strings, not {self.argv!r}")
-        object.__setattr__(self, "argv", tuple(self.argv))
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
+            raise TypeError(f"a command is a list of strings, not {argv!r}")
+        self.argv: tuple[str, ...] = tuple(argv)
+        self.env: dict[str, str | None] = dict(env or {})
+        self.cwd: str | None = None if cwd is None else os.fspath(cwd)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.argv, self.env, self.cwd)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Command) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Command({list(self.argv)!r}, env={self.env!r}, cwd={self.cwd!r})"
 
 
-@dataclass(frozen=True)
 class Reference:
     """A function named `"package.module:function"`, imported and called in the child.
 
     `sys_path` defaults to the caller's `sys.path`, `cwd` to the caller's working directory.
     """
 
-    ref: str
-    env: Mapping[str, str | None] = field(default_factory=dict)
-    cwd: str | None = None
-    sys_path: Sequence[str] | None = None
+    __slots__ = ("cwd", "env", "ref", "sys_path")
+
+    def __init__(
+        self,
+        ref: str,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sys_path: Sequence[str] | None = None,
+    ) -> None:
+        if not isinstance(ref, str):
+            raise TypeError(f'a reference is a "package.module:function" string, not {ref!r}')
+        self.ref = ref
+        self.env: dict[str, str | None] = dict(env or {})
+        self.cwd: str | None = None if cwd is None else os.fspath(cwd)
+        self.sys_path: list[str] | None = None if sys_path is None else list(sys_path)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ref, self.env, self.cwd, self.sys_path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Reference({self.ref!r}, env={self.env!r}, cwd={self.cwd!r}, sys_path={self.sys_path!r})"
 
     def resolve(self) -> Callable[..., Any]:
         """The function itself, imported here (what `Process.run()` calls in this process)."""
+        import importlib
+
         module_name, sep, qualname = self.ref.partition(":")
         if not sep or not module_name or not qualname:
             raise ValueError(f'a reference is "package.module:function", not {self.ref!r}')
@@ -108,6 +143,8 @@ def run_here(
     if isinstance(target, Reference):
         target.resolve()(*args, **kwargs)
     elif isinstance(target, Command):
+        import subprocess
+
         if kwargs:
             raise TypeError("a command target takes no kwargs")
         env = os.environ.copy()
@@ -161,6 +198,9 @@ def pickle_target(call: Callable[[], object], what: str | None = None) -> dict[s
     the script as `__mp_main__` first, as multiprocessing's spawn does); other targets do not pay
     for re-running the script.
     """
+    import base64
+    import pickle
+
     try:
         payload = pickle.dumps(call, protocol=pickle.DEFAULT_PROTOCOL)
     except Exception as exc:
@@ -179,6 +219,8 @@ def pickle_target(call: Callable[[], object], what: str | None = None) -> dict[s
 
 def mentions_main(payload: bytes) -> bool:
     """Whether a pickle refers to a global of the `__main__` (or `__mp_main__`) module."""
+    import pickletools
+
     for _opcode, arg, _pos in pickletools.genops(payload):
         if isinstance(arg, str) and (arg in _MAIN_MODULES or arg.split(" ", 1)[0] in _MAIN_MODULES):
             return True
@@ -198,10 +240,13 @@ def main_path() -> str | None:
     return os.path.normpath(os.path.abspath(path))
 
 
-def _stdlib_dirs() -> set[str]:
+@functools.cache
+def _stdlib_dirs() -> frozenset[str]:
+    import sysconfig
+
     dirs = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib")}
     dirs |= {os.path.join(d, "lib-dynload") for d in list(dirs)}
-    return {os.path.normpath(d) for d in dirs if d}
+    return frozenset(os.path.normpath(d) for d in dirs if d)
 
 
 def python_path(extra: Iterable[str] = ()) -> list[str]:
