@@ -42,14 +42,37 @@ def _discover() -> object:
 async def serve(options: Options) -> int:
     loop = asyncio.get_running_loop()
     notifier = systemd.Notifier.from_environment()
-    activated = [] if options.stdio else systemd.listen_sockets()
+    activated = systemd.listen_sockets()  # read in every mode: it scrubs LISTEN_* from os.environ
+    if options.stdio:
+        for unused in activated:
+            unused.close()
+        activated = []
+
+    # Own the socket path first: a second daemon on a live path must stop before it starts anything.
+    lock_fd: int | None = None
+    socks: list[socket.socket] = []
+    socket_path: Path | None = None
+    if options.stdio:
+        where = "stdin/stdout"
+    elif activated:
+        socks = activated
+        where = "the socket(s) passed by systemd ({})".format(
+            ", ".join(str(s.getsockname() or "unnamed") for s in socks)
+        )
+        name = socks[0].getsockname()
+        if isinstance(name, str) and name:
+            socket_path = Path(name)  # children reach us where systemd listens
+    else:
+        sock, lock_fd = bind_socket(options.socket_path)
+        socks = [sock]
+        socket_path = options.socket_path
+        where = str(options.socket_path)
 
     supervisor: Supervisor
 
     def changed() -> None:
         notifier.status(f"{supervisor.running} running")
 
-    socket_path = None if options.stdio else options.socket_path
     supervisor = Supervisor(
         make_spawner(
             socket_path=str(socket_path) if socket_path else None,
@@ -65,25 +88,15 @@ async def serve(options: Options) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    lock_fd: int | None = None
-    server: UnixServer | None = None
     if options.stdio:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)
         connection.done.add_done_callback(lambda _: stop.set())
-        where = "stdin/stdout"
-    else:
-        if activated:
-            sock: socket.socket = activated[0]
-            where = f"the socket passed by systemd ({sock.getsockname() or 'unnamed'})"
-        else:
-            sock, lock_fd = bind_socket(options.socket_path)
-            where = str(options.socket_path)
-        server = UnixServer(sock, dispatcher.handle, limit=options.max_message)
+    servers = [UnixServer(s, dispatcher.handle, limit=options.max_message) for s in socks]
 
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
-    if server is not None and not activated:
+    if lock_fd is not None:
         log.info(
             'try: echo \'{"jsonrpc":"2.0","id":1,"method":"daemon.info"}\' | socat - UNIX-CONNECT:%s',
             options.socket_path,
@@ -93,7 +106,7 @@ async def serve(options: Options) -> int:
 
     log.info("stopping: terminating %d running process(es)", supervisor.running)
     notifier.stopping()
-    if server is not None:
+    for server in servers:
         server.close()
     await supervisor.shutdown(options.grace)
     if lock_fd is not None:
