@@ -229,8 +229,8 @@ def test_exit_codes(client: Client) -> None:
 
 def test_a_subclass_runs_its_own_run_in_the_child(client: Client, tmp_path: Path) -> None:
     out = str(tmp_path / "greeter")
+    set_default_client(client)  # (this subclass takes no client argument)
     g = slc_helpers.Greeter("Ann", out)
-    g._client_arg = client  # (the subclass takes no client argument)
     g.start()
     g.join()
     assert g.exitcode == 0
