@@ -429,6 +429,11 @@ def test_start_twice_join_before_start_and_unknown_ids(client: Client) -> None:
 def test_bad_targets(client: Client) -> None:
     with pytest.raises(BadTarget):
         Process(target="not a reference", client=client)
+    with pytest.raises(BadTarget) as info:
+        Process(target=["echo"], kwargs={"a": 1}, client=client)
+    assert info.value.code == 1005 and info.value.method == "process.create"
+    with pytest.raises(TypeError):
+        Process(target=[], client=client)
     missing = Process(target=["/nonexistent/program"], client=client)
     with pytest.raises(SpawnFailed):
         missing.start()
