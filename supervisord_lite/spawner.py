@@ -506,7 +506,7 @@ class ZygoteSpawner:
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
         zygote = self.zygote
-        if zygote is not None and zygote.ready and self._zygote_can_run(request.target):
+        if zygote is not None and zygote.ready and zygote_can_run(request.target, self._fresh.env):
             try:
                 started = await self._spawn_in_zygote(zygote, request, on_exit)
             except BaseException:
@@ -518,14 +518,6 @@ class ZygoteSpawner:
             log.info("the zygote did not start process %d; using a fresh interpreter",
                      request.process_id)  # fmt: skip
         return await self._fresh.spawn(request, on_exit)  # closes request.fds
-
-    def _zygote_can_run(self, target: Target) -> bool:
-        if not target.is_python:
-            return False
-        base = self._fresh.env
-        return not any(
-            k.startswith(STARTUP_ENV_PREFIXES) and base.get(k) != v for k, v in target.env.items()
-        )
 
     async def _spawn_in_zygote(
         self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
@@ -560,6 +552,15 @@ class ZygoteSpawner:
             raise
         finally:
             self.reaper.resolved()
+
+
+def zygote_can_run(target: Target, base_env: Mapping[str, str]) -> bool:
+    """A Python target whose environment changes nothing that is read at interpreter start-up."""
+    if not target.is_python:
+        return False
+    return not any(
+        k.startswith(STARTUP_ENV_PREFIXES) and base_env.get(k) != v for k, v in target.env.items()
+    )
 
 
 def make_spawner(

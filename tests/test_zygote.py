@@ -366,10 +366,14 @@ def test_orphans_adopted_by_the_daemon_are_reaped(
     o = run(d, {"argv": argv})
     assert o.exitcode == 3
     orphan = int(o.out)
-    assert orphan in children_of(d.proc.pid)
-    fd = os.open(fifo, os.O_WRONLY)  # cat has it open for reading: this does not block for long
-    os.close(fd)  # cat reads EOF and exits
-    wait_until(lambda: state(orphan) is None, timeout=20, what="the orphan to be reaped")
+    try:
+        assert orphan in children_of(d.proc.pid)
+        fd = os.open(fifo, os.O_WRONLY)  # cat opens it for reading: this does not block for long
+        os.close(fd)  # cat reads EOF and exits
+        wait_until(lambda: state(orphan) is None, timeout=20, what="the orphan to be reaped")
+    finally:
+        if state(orphan) not in (None, "Z"):
+            os.kill(orphan, signal.SIGKILL)
     # Tracked children are unaffected.
     assert run(d, py("raise SystemExit(6)"), args=["raise SystemExit(6)"]).exitcode == 6
 
