@@ -506,17 +506,32 @@ class ZygoteSpawner:
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
         zygote = self.zygote
-        if zygote is not None and zygote.ready and zygote_can_run(request.target, self._fresh.env):
-            try:
-                started = await self._spawn_in_zygote(zygote, request, on_exit)
-            except BaseException:
-                _close_all(request.fds or ())
-                raise
-            if started is not None:
-                _close_all(request.fds or ())
-                return started
-            log.info("the zygote did not start process %d; using a fresh interpreter",
-                     request.process_id)  # fmt: skip
+        if (
+            zygote is None
+            or not zygote.ready
+            or not zygote_can_run(request.target, self._fresh.env)
+        ):
+            return await self._fresh.spawn(request, on_exit)  # no await before the child exists
+        # A request handed to the zygote runs to its end even if the caller gives up meanwhile
+        # (a client that hangs up in the middle of a start): the child may exist by then, and it
+        # must still be watched and its exit reported.
+        task = asyncio.ensure_future(self._spawn_python(zygote, request, on_exit))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _spawn_python(
+        self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
+    ) -> PidfdChild:
+        try:
+            started = await self._spawn_in_zygote(zygote, request, on_exit)
+        except BaseException:
+            _close_all(request.fds or ())
+            raise
+        if started is not None:
+            _close_all(request.fds or ())
+            return started
+        log.info("the zygote did not start process %d; using a fresh interpreter",
+                 request.process_id)  # fmt: skip
         return await self._fresh.spawn(request, on_exit)  # closes request.fds
 
     async def _spawn_in_zygote(
@@ -573,6 +588,12 @@ def make_spawner(
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("no zygote (%s): Python targets start from a fresh interpreter", exc)
     return PopenSpawner(socket_path=socket_path)
+
+
+def _retrieve(task: asyncio.Future[PidfdChild]) -> None:
+    """Mark a shielded spawn's outcome as seen (its caller may have stopped waiting for it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a spawn whose caller went away failed: %s", task.exception())
 
 
 def _close_all(fds: Iterable[int]) -> None:
