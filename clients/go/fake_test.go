@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"testing"
@@ -86,7 +87,11 @@ func TestNullIDErrorThenHangUp(t *testing.T) {
 		if err != nil {
 			return
 		}
+		// Like the daemon: say why, half-close, drain what the peer sent, then close (closing
+		// with unread input would reset the connection before the client reads the error).
 		conn.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":1010,"message":"Permission denied"}}` + "\n"))
+		conn.(*net.UnixConn).CloseWrite()
+		io.Copy(io.Discard, conn)
 		conn.Close()
 	}()
 	_, err = sl.Dial(ctx, path)
