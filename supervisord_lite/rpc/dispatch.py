@@ -8,14 +8,13 @@ its jsonschema pass, orjson both ways, and errors mapped here only, never leakin
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from jsonrpcserver import Error, Success
-from jsonrpcserver.async_dispatcher import dispatch_request
+from jsonrpcserver.async_dispatcher import call
 from jsonrpcserver.dispatcher import create_request, to_response
 from jsonrpcserver.response import to_serializable_one
 from jsonrpcserver.sentinels import NOID
@@ -110,21 +109,7 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
             log.exception("internal error in %s", spec.name)
             return _fail(ErrorCode.INTERNAL_ERROR, "Internal error (see the daemon's log)")
 
-    # jsonrpcserver checks params against the signature on every call; compute it once, and
-    # skip inspect's pure-Python bind: (context, *args, **kwargs) accepts any params, which
-    # pydantic then validates.
-    method.__signature__ = _AcceptsAnyParams.from_callable(method)  # type: ignore[attr-defined]
     return method
-
-
-class _AcceptsAnyParams(inspect.Signature):
-    __slots__ = ()
-
-    def bind(self, /, *args: Any, **kwargs: Any) -> inspect.BoundArguments:
-        return _ANY_BOUND
-
-
-_ANY_BOUND = inspect.BoundArguments(inspect.Signature(), {})
 
 
 class Dispatcher:
@@ -162,10 +147,12 @@ class Dispatcher:
             err["error"]["data"] = {"method": msg["method"]}
             err["id"] = msg["id"]
             return err
-        # jsonrpcserver's own request pipeline, entered below its batch layer: that layer runs
-        # every request in a task of its own (asyncio.gather), which costs event-loop turns.
+        # jsonrpcserver's own request pipeline, entered below its batch layer (that layer runs
+        # every request in a task of its own, asyncio.gather, which costs event-loop turns) and
+        # past its lookup and signature check, done once here: the method exists (checked above)
+        # and (context, *args, **kwargs) binds any params (pydantic validates them).
         request = create_request(msg)
-        _, result = await dispatch_request(self.methods, context, request)
+        result = await call(request, context, self.methods[request.method])
         if request.id is NOID:
             return None
         reply: Any = to_serializable_one(to_response(request, result))
