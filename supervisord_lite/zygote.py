@@ -50,10 +50,11 @@ with open("/proc/self/comm", "rb") as _f:
     _COMM = _f.read().strip()
 
 REQUEST = b"S"
-_libc_fork = ctypes.PyDLL(None, use_errno=True).fork  # holds the GIL across the call
 READY = b"R"
 N_FDS = 4  # spec, stdout, stderr, status
 RETRY_MS = 200  # after a failed fork only; otherwise the zygote sleeps until something happens
+
+_libc_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: holds the GIL across the call
 
 
 class _Drift:
