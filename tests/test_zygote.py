@@ -341,6 +341,22 @@ def test_zygote_killed_while_its_child_runs_loses_nothing(
 
 
 @pytest.mark.timeout(60)
+def test_zygote_and_spares_all_killed_python_targets_still_start(
+    daemons: dict[str, Daemon],
+) -> None:
+    d = daemons["zygote"]
+    wait_until(lambda: zygote_pid(d) is not None, timeout=20, what="a zygote")
+    helpers = [p for p in children_of(d.proc.pid) if comm(p) in ("sl-zygote", "sl-spare")]
+    for pid in helpers:
+        os.kill(pid, signal.SIGKILL)
+    for i in range(5):  # whichever path serves them (fresh interpreter, or a new zygote)
+        src = f"raise SystemExit({10 + i})"
+        assert run(d, py(src), args=[src]).exitcode == 10 + i
+    wait_until(lambda: all(state(p) is None for p in helpers), timeout=20, what="reaping")
+    wait_until(lambda: zygote_pid(d) is not None, timeout=20, what="a new zygote")
+
+
+@pytest.mark.timeout(60)
 def test_a_zygote_that_cannot_start_leaves_python_targets_working(tmp_path: Path) -> None:
     (tmp_path / "sl_dies_on_import.py").write_text("import os\nos._exit(3)\n")
     d = start_daemon(tmp_path, "--preload", "sl_dies_on_import", env={"PYTHONPATH": str(tmp_path)})
