@@ -75,7 +75,7 @@ def bootstrap(spec: dict[str, Any], status_fd: int) -> int:
 
         me = multiprocessing.current_process()
         me.name = spec["name"]
-        me.authkey = spec["authkey"].encode("ascii")
+        me.authkey = spec["authkey"].encode("utf-8")
         run = load(spec)
     except BaseException as exc:
         traceback.print_exc()

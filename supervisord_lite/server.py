@@ -73,12 +73,13 @@ async def serve(options: Options) -> int:
     def changed() -> None:
         notifier.status(f"{supervisor.running} running")
 
+    spawner = make_spawner(
+        socket_path=str(socket_path) if socket_path else None,
+        zygote=options.zygote,
+        preload=options.preload,
+    )
     supervisor = Supervisor(
-        make_spawner(
-            socket_path=str(socket_path) if socket_path else None,
-            zygote=options.zygote,
-            preload=options.preload,
-        ),
+        spawner,
         parent_of=parent_of,
         on_change=changed,
     )
@@ -109,6 +110,7 @@ async def serve(options: Options) -> int:
     for server in servers:
         server.close()
     await supervisor.shutdown(options.grace)
+    spawner.close()  # the zygote and its spares go too
     if lock_fd is not None:
         options.socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

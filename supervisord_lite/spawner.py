@@ -272,6 +272,9 @@ class PopenSpawner:
         self._python = python
         self._reaper = reaper
 
+    def close(self) -> None:
+        """Nothing to stop: every child is watched through its own pidfd."""
+
     def child_env(self, request: SpawnRequest) -> dict[str, str]:
         env = _merge_env(self.env, request.target.env)
         env["SUPERVISORD_LITE_PROCESS_ID"] = str(request.process_id)

@@ -121,7 +121,10 @@ def serve(sock: socket.socket, spares: int) -> None:
             exiting[pidfd] = pid
             poller.register(pidfd, select.POLLIN)
         if not ready and pool:
-            sock.sendall(READY)
+            try:
+                sock.sendall(READY)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the daemon stopped before we were ready: nothing to say about it
             ready = True
         for fd, _events in poller.poll(None if len(pool) == spares else RETRY_MS):
             if fd == sock.fileno():
@@ -176,7 +179,10 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
         _set_comm(b"sl-spare")
         _warm_up()
         while True:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 16, N_FDS + 4)
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(sock, 16, N_FDS + 4)
+            except ConnectionResetError:
+                msg, fds = b"", []  # the daemon went away: same as a clean close
             if not msg:
                 os._exit(0)  # the daemon closed this zygote's socket: nothing more will come
             if msg == REQUEST and len(fds) == N_FDS:

@@ -618,12 +618,6 @@ def test_importing_the_client_stays_light() -> None:
     assert done.stdout == "[]\n"
 
 
-@pytest.mark.xfail(
-    reason="daemon gap: supervisord_lite/child.py sets current_process().authkey with "
-    ".encode('ascii'), so a non-ASCII key (PROTOCOL.md allows any string) fails the child's load",
-    raises=TargetFailed,
-    strict=False,
-)
 def test_a_non_ascii_authkey_reaches_the_child_as_utf8(client: Client, tmp_path: Path) -> None:
     out = str(tmp_path / "id")
     p = Process(target=slc_helpers.report_identity, args=[out], client=client)
