@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.wire import RawClient, wait_until
+from tests.wire import RawClient, terminate, wait_until
 
 
 class Daemon:
@@ -60,14 +59,7 @@ def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None
 
 
 def stop_daemon(d: Daemon) -> int:
-    if d.proc.poll() is None:
-        d.proc.send_signal(signal.SIGTERM)
-        try:
-            d.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            d.proc.kill()
-            d.proc.wait()
-    return d.proc.returncode
+    return terminate(d.proc)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import pytest
 
 from supervisord_lite import logs, systemd
 from tests.conftest import start_daemon, stop_daemon
-from tests.wire import RawClient, wait_until
+from tests.wire import RawClient, terminate, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS = REPO / "packaging" / "systemd"
@@ -139,15 +139,7 @@ def activated(
     )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+stop = terminate
 
 
 def run_to_exit(client: RawClient, argv: list[str] | None = None, **create: Any) -> dict[str, Any]:

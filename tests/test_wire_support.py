@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Daemon, stop_daemon
-from tests.wire import RawClient, wait_until
+from tests.wire import RawClient, terminate, wait_until
 
 REPO = str(Path(__file__).resolve().parent.parent)
 PY = sys.executable
@@ -254,13 +254,7 @@ def own_daemon(
         wait_until(up, timeout=15, what=f"the daemon to accept on {sock}")
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc)
 
 
 def base_env(**changes: str | None) -> dict[str, str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,18 @@ def wait_until(cond: Callable[[], bool], *, timeout: float, what: str) -> None:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(delay)  # poll with a deadline
         delay = min(delay * 2, 0.05)
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
+    """SIGTERM, wait (bounded), SIGKILL if need be; the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 class RawClient:
