@@ -67,8 +67,19 @@ def _exitcode(exc: SystemExit) -> int:
     return 1
 
 
-def bootstrap(spec: dict[str, Any], status_fd: int) -> int:
-    """Load the target (reporting on `status_fd`, which this closes), run it, return the exit code."""
+def _wait_for_eof(fd: int) -> None:
+    while os.read(fd, 64):
+        pass
+    os.close(fd)
+
+
+def bootstrap(spec: dict[str, Any], status_fd: int, gate_fd: int | None = None) -> int:
+    """Load the target (reporting on `status_fd`, which this closes), run it, return the exit code.
+
+    With `gate_fd` (the zygote's children, whose pid the daemon learns from the status pipe), the
+    target runs only once the daemon has closed the gate's other end: by then the daemon knows
+    this pid, so a Process the target creates gets its parent right, and so does a join of itself.
+    """
     sys.path[0:0] = spec["sys_path"]
     try:
         import multiprocessing
@@ -83,6 +94,8 @@ def bootstrap(spec: dict[str, Any], status_fd: int) -> int:
         os.close(status_fd)
         return 1
     os.close(status_fd)
+    if gate_fd is not None:
+        _wait_for_eof(gate_fd)
     try:
         if run is not None:
             run()

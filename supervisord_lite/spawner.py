@@ -132,6 +132,7 @@ class PidfdChild:
         status: StatusReader | None = None,
         popen: subprocess.Popen[bytes] | None = None,
         reaper: Reaper | None = None,
+        gate: int | None = None,
     ) -> None:
         # A Popen object is kept alive for the child's whole life: a dropped one could let the
         # stdlib reap the child and steal its exit status.
@@ -141,6 +142,7 @@ class PidfdChild:
         self._loop = loop
         self._status = status
         self._reaper = reaper
+        self._gate = gate  # closing it lets the child run its target (see child.bootstrap)
         self._pidfd: int | None = os.pidfd_open(pid)
         self._watching = True
         loop.add_reader(self._pidfd, self.reap)
@@ -171,6 +173,7 @@ class PidfdChild:
                 return False
             code = exitcode_from_waitid(result)
         self._stop_watching()
+        self._open_gate()
         os.close(pidfd)
         self._pidfd = None
         if self._reaper is not None:
@@ -191,8 +194,17 @@ class PidfdChild:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signum)
 
+    def _open_gate(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            os.close(gate)
+
     async def loaded(self) -> str | None:
-        """Read the bootstrap's status pipe: EOF with nothing written means the target loaded."""
+        """Read the bootstrap's status pipe: EOF with nothing written means the target loaded.
+
+        The core calls this once it has recorded the child's pid, so this is where the child is
+        let through its gate to run the target."""
+        self._open_gate()
         status, self._status = self._status, None
         if status is None:
             return None
@@ -549,24 +561,31 @@ class ZygoteSpawner:
         spec_fd = _spec_memfd(request, delta)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         status = StatusReader(status_r, loop)
+        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
         out, err = _output_fds(request)
-        fds = [spec_fd, _dup_output(out), _dup_output(err), status_w]
+        fds = [spec_fd, _dup_output(out), _dup_output(err), status_w, gate_r]
         self.reaper.pending += 1
         try:
             zygote.submit(fds)
             line = await status.line()
             if line is None:  # no child exists: the zygote died or could not fork
                 status.close()
+                os.close(gate_w)
                 return None
             if line.startswith(b"!cwd "):
                 status.close()
+                os.close(gate_w)
                 errno = int(line[5:])
                 raise errors.SpawnFailed(
                     f"cannot start {request.target.cwd!r}: {os.strerror(errno)}", errno=errno
                 )
-            return PidfdChild(int(line), on_exit, loop, status=status, reaper=self.reaper)
+            return PidfdChild(
+                int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
+            )
         except BaseException:
             status.close()
+            with contextlib.suppress(OSError):
+                os.close(gate_w)
             raise
         finally:
             self.reaper.resolved()

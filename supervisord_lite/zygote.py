@@ -51,7 +51,7 @@ with open("/proc/self/comm", "rb") as _f:
 
 REQUEST = b"S"
 READY = b"R"
-N_FDS = 4  # spec, stdout, stderr, status
+N_FDS = 5  # spec, stdout, stderr, status, gate
 RETRY_MS = 200  # after a failed fork only; otherwise the zygote sleeps until something happens
 
 _libc_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: holds the GIL across the call
@@ -191,12 +191,12 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
                 os.close(fd)
         os.close(taken_w)  # the zygote forks a replacement now
         _set_comm(_COMM)
-        spec_fd, out_fd, err_fd, status_fd = fds
+        spec_fd, out_fd, err_fd, status_fd, gate_fd = fds
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         sock.detach()
-        _close_fds_except(spec_fd, status_fd)
-        code = _run(spec_fd, status_fd)
+        _close_fds_except(spec_fd, status_fd, gate_fd)
+        code = _run(spec_fd, status_fd, gate_fd)
     except BaseException:
         traceback.print_exc()
     _finish(code)
@@ -224,7 +224,7 @@ _WARM_SPEC = (
 )
 
 
-def _run(spec_fd: int, status_fd: int) -> int:
+def _run(spec_fd: int, status_fd: int, gate_fd: int) -> int:
     import json
 
     from supervisord_lite import child
@@ -251,7 +251,7 @@ def _run(spec_fd: int, status_fd: int) -> int:
     sys.argv[:] = [child.__file__]
     if os.isatty(1):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    return child.bootstrap(spec, status_fd)
+    return child.bootstrap(spec, status_fd, gate_fd)
 
 
 def _close_fds_except(*keep: int) -> None:

@@ -236,3 +236,29 @@ def test_shutdown_terminates_then_kills() -> None:
             await sv.start(sv.create(caller=None, target=Target()).id)
 
     run(go())
+
+
+def test_a_start_whose_caller_goes_away_still_records_and_watches_the_child() -> None:
+    async def go() -> None:
+        sv, spawner = make()
+        gate = asyncio.Event()
+        real_spawn = spawner.spawn
+
+        async def slow_spawn(request: SpawnRequest, on_exit: ExitCallback) -> FakeChild:
+            await gate.wait()  # e.g. the zygote has not answered yet
+            return await real_spawn(request, on_exit)
+
+        spawner.spawn = slow_spawn  # type: ignore[method-assign]
+        p = sv.create(caller=None, target=Target())
+        caller = asyncio.create_task(sv.start(p.id))
+        await asyncio.sleep(0)  # let the start reach the spawn
+        caller.cancel()  # the client hung up
+        gate.set()
+        done = await sv.join(p.id, timeout=0, caller=None)
+        while done.pid is None:
+            await asyncio.sleep(0)  # poll the loop until the shielded start has finished
+        assert (p.state, p.pid) == ("running", spawner.children[0].pid)
+        spawner.children[0].exit(5)
+        assert (await sv.join(p.id, timeout=None, caller=None)).exitcode == 5
+
+    run(go())

@@ -105,14 +105,21 @@ class Zygote:
         self.sock.settimeout(30)
         assert self.sock.recv(16) == b"R"
 
-    def request(self, spec: dict[str, object], out: int) -> tuple[int, bytes]:
-        """Send a request; returns the child's pid and what its status pipe said after it."""
+    def request(
+        self, spec: dict[str, object], out: int, gate_w: int | None = None
+    ) -> tuple[int, bytes]:
+        """Send a request; returns the child's pid and what its status pipe said after it.
+
+        The child runs its target once `gate_w` is closed (at once when none is given)."""
         spec_fd = os.memfd_create("spec")
         os.write(spec_fd, json.dumps(spec).encode())
         os.lseek(spec_fd, 0, os.SEEK_SET)
         status_r, status_w = os.pipe()
-        socket.send_fds(self.sock, [b"S"], [spec_fd, out, out, status_w])
-        for fd in (spec_fd, status_w):
+        gate_r, gate = os.pipe()
+        if gate_w is not None:
+            os.dup2(gate, gate_w)
+        socket.send_fds(self.sock, [b"S"], [spec_fd, out, out, status_w, gate_r])
+        for fd in (spec_fd, status_w, gate_r, gate):
             os.close(fd)
         with os.fdopen(status_r, "rb") as status:
             data = status.read()
@@ -147,6 +154,23 @@ def zygote() -> Iterator[Zygote]:
     z.proc.wait(timeout=30)
 
 
+def test_zygote_child_waits_at_its_gate_until_the_daemon_knows_its_pid(zygote: Zygote) -> None:
+    r, w = os.pipe()
+    keep_r, gate_w = os.pipe()  # gate_w is replaced by the request's own gate end
+    pid, rest = zygote.request(spec(kind="callable", ref="builtins:print", args=["ran"]), w, gate_w)
+    os.close(w)
+    assert rest == b""  # loaded (the status pipe ended)...
+    os.set_blocking(r, False)
+    with pytest.raises(BlockingIOError):
+        os.read(r, 100)  # ...but not yet run: the gate is still shut
+    os.close(gate_w)
+    os.set_blocking(r, True)
+    with os.fdopen(r) as out:
+        assert out.read() == "ran\n"
+    os.close(keep_r)
+    wait_exit(pid)
+
+
 def test_zygote_child_runs_the_target_and_is_replaced(zygote: Zygote) -> None:
     r, w = os.pipe()
     src = "import os, multiprocessing as m; print(os.getpid(), m.current_process().name)"
@@ -167,7 +191,7 @@ def test_zygote_child_runs_the_target_and_is_replaced(zygote: Zygote) -> None:
 
 
 def test_zygote_ignores_malformed_requests_and_stops_when_the_daemon_goes(zygote: Zygote) -> None:
-    socket.send_fds(zygote.sock, [b"S"], [0])  # one fd instead of four: a spare drops it
+    socket.send_fds(zygote.sock, [b"S"], [0])  # one fd instead of five: a spare drops it
     null = os.open(os.devnull, os.O_WRONLY)
     pid, _ = zygote.request(spec(), null)
     os.close(null)
@@ -182,8 +206,9 @@ def test_zygote_child_reports_a_missing_cwd(zygote: Zygote, tmp_path: Path) -> N
     os.write(spec_fd, json.dumps(spec(cwd=str(tmp_path / "gone"))).encode())
     os.lseek(spec_fd, 0, os.SEEK_SET)
     status_r, status_w = os.pipe()
-    socket.send_fds(zygote.sock, [b"S"], [spec_fd, null, null, status_w])
-    for fd in (spec_fd, status_w, null):
+    gate_r, gate_w = os.pipe()
+    socket.send_fds(zygote.sock, [b"S"], [spec_fd, null, null, status_w, gate_r])
+    for fd in (spec_fd, status_w, null, gate_r, gate_w):
         os.close(fd)
     with os.fdopen(status_r, "rb") as status:
         assert status.read() == b"!cwd 2\n"  # ENOENT, and nothing ran

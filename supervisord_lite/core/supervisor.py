@@ -142,6 +142,15 @@ class Supervisor:
             _close_fds(fds)
             raise
         record.starting = True
+        # Once a spawn is under way it runs to its end even if the caller goes away (a client
+        # that hangs up mid-start): the child must be recorded, released and watched regardless.
+        task = asyncio.ensure_future(self._start(record, output, fds))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _start(
+        self, record: ProcessRecord, output: Output, fds: tuple[int, int] | None
+    ) -> ProcessRecord:
         request = SpawnRequest(
             process_id=record.id,
             name=record.name,
@@ -252,6 +261,13 @@ def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]
             raise errors.BadTarget("args of an argv target must all be strings")
     elif target.kind is TargetKind.PICKLE and (args or kwargs):
         raise errors.BadTarget("args and kwargs must be empty for a pickle target (pickle them in)")
+
+
+def _retrieve(task: asyncio.Future[ProcessRecord]) -> None:
+    """Mark the outcome of a start whose caller stopped waiting as seen (it is reported to
+    whoever asked; an abandoned one needs no report: its state says it all)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _close_fds(fds: tuple[int, int] | None) -> None:
