@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def sleep_forever(ready: str) -> None:
     """Announce readiness with a file, then wait until the test kills us."""
     Path(ready).touch()
     while True:
-        time.sleep(3600)
+        signal.pause()  # until a signal ends us
 
 
 # ---- calling the daemon from inside a supervised child (caller identity) ----

@@ -241,17 +241,18 @@ def test_shutdown_terminates_then_kills() -> None:
 def test_a_start_whose_caller_goes_away_still_records_and_watches_the_child() -> None:
     async def go() -> None:
         sv, spawner = make()
-        gate = asyncio.Event()
+        gate, entered = asyncio.Event(), asyncio.Event()
         real_spawn = spawner.spawn
 
         async def slow_spawn(request: SpawnRequest, on_exit: ExitCallback) -> FakeChild:
+            entered.set()
             await gate.wait()  # e.g. the zygote has not answered yet
             return await real_spawn(request, on_exit)
 
         spawner.spawn = slow_spawn  # type: ignore[method-assign]
         p = sv.create(caller=None, target=Target())
         caller = asyncio.create_task(sv.start(p.id))
-        await asyncio.sleep(0)  # let the start reach the spawn
+        await entered.wait()  # the start has reached the spawn
         caller.cancel()  # the client hung up
         gate.set()
         done = await sv.join(p.id, timeout=0, caller=None)

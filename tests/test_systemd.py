@@ -239,7 +239,7 @@ def test_status_bursts_are_coalesced_and_repeats_dropped(
         n.ready("0 running")
         for i in range(1, 50):
             n.status(f"{i} running")  # one loop iteration: only the last is worth sending
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn (the coalesced STATUS= goes out), not a wait
         n.status("49 running")  # unchanged: nothing sent
         n.stopping()
         n.close()
