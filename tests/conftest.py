@@ -30,7 +30,11 @@ class Daemon:
         return self.stderr_path.read_text(errors="replace")
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
 def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+    """Serve on `directory`/sl.sock from the repository root; return once the socket accepts."""
     sock = directory / "sl.sock"
     err = directory / "daemon.stderr"
     full_env = {**os.environ, **(env or {})}
@@ -42,7 +46,9 @@ def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None
             stdout=subprocess.DEVNULL,
             stderr=err_file,
             env=full_env,
+            cwd=REPO,
         )
+    daemon = Daemon(sock, proc, err)
 
     def accepts() -> bool:
         if proc.poll() is not None:
@@ -54,8 +60,12 @@ def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None
                 return False
             return True
 
-    wait_until(accepts, timeout=15, what="the daemon to accept connections")
-    return Daemon(sock, proc, err)
+    try:
+        wait_until(accepts, timeout=15, what="the daemon to accept connections")
+    except BaseException:
+        stop_daemon(daemon)
+        raise
+    return daemon
 
 
 def stop_daemon(d: Daemon) -> int:
@@ -74,3 +84,10 @@ def daemon(private_dir: Path) -> Iterator[Daemon]:
     d = start_daemon(private_dir)
     yield d
     stop_daemon(d)
+
+
+@pytest.fixture
+def c(daemon: Daemon) -> Iterator[RawClient]:
+    """A raw wire client on the test's daemon."""
+    with daemon.client() as client:
+        yield client

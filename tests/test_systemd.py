@@ -239,7 +239,11 @@ def test_status_bursts_are_coalesced_and_repeats_dropped(
         n.ready("0 running")
         for i in range(1, 50):
             n.status(f"{i} running")  # one loop iteration: only the last is worth sending
-        await asyncio.sleep(0)  # one loop turn (the coalesced STATUS= goes out), not a wait
+        # The coalesced STATUS= goes out in a callback already queued; one queued after it runs
+        # strictly later (the loop's FIFO), so this waits for exactly that, not for time.
+        flushed = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(flushed.set_result, None)
+        await flushed
         n.status("49 running")  # unchanged: nothing sent
         n.stopping()
         n.close()

@@ -4,11 +4,8 @@ its processes are its children (`Process-K:j`, parent K, K's authkey), and it ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.conftest import Daemon
 from tests.test_wire_support import (
@@ -20,24 +17,11 @@ from tests.test_wire_support import (
     create,
     ctarget,
     join,
-    running_daemon,
     start,
 )
 from tests.wire import RawClient
 
 KEY = "5eed" * 8
-
-
-@pytest.fixture
-def daemon(private_dir: Path) -> Iterator[Daemon]:
-    with running_daemon(private_dir) as d:
-        yield d
-
-
-@pytest.fixture
-def c(daemon: Daemon) -> Iterator[RawClient]:
-    with daemon.client() as client:
-        yield client
 
 
 def argv_rpc(out: Path, calls: list[list[Any]]) -> dict[str, Any]:

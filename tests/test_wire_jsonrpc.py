@@ -5,7 +5,6 @@ nothing was lost)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ from tests.test_wire_support import (
     sleeper,
 )
 from tests.wire import RawClient, wait_until
-
-
-@pytest.fixture
-def daemon(private_dir: Path) -> Iterator[Daemon]:
-    with running_daemon(private_dir) as d:
-        yield d
 
 
 @pytest.fixture

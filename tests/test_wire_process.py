@@ -55,18 +55,6 @@ METHODS = {
 
 
 @pytest.fixture
-def daemon(private_dir: Path) -> Iterator[Daemon]:
-    with running_daemon(private_dir) as d:
-        yield d
-
-
-@pytest.fixture
-def c(daemon: Daemon) -> Iterator[RawClient]:
-    with daemon.client() as client:
-        yield client
-
-
-@pytest.fixture
 def bystander(c: RawClient) -> Iterator[dict[str, Any]]:
     info = sleeper(c)
     yield info

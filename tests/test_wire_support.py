@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon, stop_daemon
+from tests.conftest import Daemon, start_daemon, stop_daemon
 from tests.wire import RawClient, terminate, wait_until
 
 REPO = str(Path(__file__).resolve().parent.parent)
@@ -176,39 +176,9 @@ def prove_silence(c: RawClient, tag: str = "after") -> None:
         )
 
 
-def launch(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
-    """Like conftest.start_daemon, but closes its copy of the stderr file: conftest's leaks it,
-    and the ResourceWarning fails the test under `filterwarnings = error`."""
-    sock = directory / "sl.sock"
-    err = directory / "daemon.stderr"
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("SUPERVISORD_LITE_SOCKET", None)
-    with err.open("wb") as err_file:
-        proc = subprocess.Popen(
-            [PY, "-m", "supervisord_lite", "serve", "--socket", str(sock), *extra],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            env=full_env,
-            cwd=REPO,
-        )
-
-    def accepts() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode}: {err.read_text()}")
-        return socket_accepts(sock)
-
-    try:
-        wait_until(accepts, timeout=15, what="the daemon to accept connections")
-    except BaseException:
-        stop_daemon(Daemon(sock, proc, err))
-        raise
-    return Daemon(sock, proc, err)
-
-
 @contextmanager
 def running_daemon(directory: Path, *extra: str) -> Iterator[Daemon]:
-    d = launch(directory, *extra)
+    d = start_daemon(directory, *extra)
     try:
         yield d
     finally:
