@@ -8,6 +8,7 @@ its jsonschema pass, orjson both ways, and errors mapped here only, never leakin
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 import orjson
 from jsonrpcserver import Error, Success
 from jsonrpcserver.async_dispatcher import call
-from jsonrpcserver.dispatcher import create_request, to_response
+from jsonrpcserver.dispatcher import to_response
+from jsonrpcserver.request import Request
 from jsonrpcserver.response import to_serializable_one
 from jsonrpcserver.sentinels import NOID
+from oslash.either import Right  # jsonrpcserver's Either: what its Success makes
 from pydantic import ValidationError
 
 from supervisord_lite.core.errors import CoreError
@@ -42,6 +45,23 @@ def _error_obj(code: int, message: str, id: Any = None) -> dict[str, Any]:
 
 def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+_ID_TYPES = (str, int, float, type(None))  # exact types: orjson makes no subclasses, bool is out
+_PARAMS_TYPES = (dict, list)
+_NO_PARAMS: list[Any] = []
+
+
+def _is_request(msg: Any) -> bool:
+    """_request_problem(msg) is None, in one expression: this runs for every request."""
+    return (
+        type(msg) is dict
+        and msg.get("jsonrpc") == "2.0"
+        and type(msg.get("method")) is str
+        and type(msg.get("params", _NO_PARAMS)) in _PARAMS_TYPES
+        and type(msg.get("id")) in _ID_TYPES
+        and msg.keys() <= _REQUEST_KEYS
+    )
 
 
 def _request_problem(msg: Any) -> str | None:
@@ -78,9 +98,11 @@ def _describe(exc: ValidationError) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
+    """The jsonrpcserver method for one spec: params bound and validated, errors mapped."""
     names = list(spec.params.model_fields)
-    params_model = spec.params
+    validate = spec.params.__pydantic_validator__.validate_python  # model_validate, one call less
     handler = spec.handler
+    waits = inspect.iscoroutinefunction(handler)
 
     async def method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
         if args:  # params by position, in the documented order
@@ -92,14 +114,17 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
                 return _fail(ErrorCode.INVALID_PARAMS, f"Invalid params: {msg}", {"errors": [err]})
             kwargs = dict(zip(names, args, strict=False))
         try:
-            params = params_model.model_validate(kwargs)
+            params = validate(kwargs)
         except ValidationError as exc:
             text, errs = _describe(exc)
             if any(e["loc"] and e["loc"][0] == "target" for e in errs):
                 return _fail(ErrorCode.BAD_TARGET, f"Bad target: {text}", {"errors": errs})
             return _fail(ErrorCode.INVALID_PARAMS, f"Invalid params: {text}", {"errors": errs})
         try:
-            return Success(await handler(api, context, params))
+            result = handler(api, context, params)
+            if waits:
+                result = await result
+            return Success(result)
         except CoreError as exc:
             return _fail(CODES[type(exc)], exc.message, exc.data or None)
         except RpcError as exc:
@@ -117,43 +142,46 @@ class Dispatcher:
         self.methods = {spec.name: _make_method(api, spec) for spec in METHODS}
 
     async def handle(self, line: bytes, peer: Peer, fds: list[int]) -> bytes | None:
-        """Answer one message. Fds that no method took are the caller's to close."""
+        """Answer one message. A method takes the fds it uses out of `fds`; the rest are the
+        caller's to close."""
         try:
             msg = orjson.loads(line)
         except orjson.JSONDecodeError:
             return error_response(ErrorCode.PARSE_ERROR, "Parse error: the message is not JSON")
         context = CallContext(peer, fds)
-        try:
-            if isinstance(msg, list):
-                if not msg:
-                    return error_response(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
-                replies = await asyncio.gather(*(self._one(m, context) for m in msg))
-                batch = [r for r in replies if r is not None]
-                return orjson.dumps(batch) + b"\n" if batch else None
-            reply = await self._one(msg, context)
-            return None if reply is None else orjson.dumps(reply) + b"\n"
-        finally:
-            fds[:] = context.fds  # give back what was not taken
+        if type(msg) is list:
+            if not msg:
+                return error_response(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
+            replies = await asyncio.gather(*(self._one(m, context) for m in msg))
+            batch = [r for r in replies if r is not None]
+            return orjson.dumps(batch, option=orjson.OPT_APPEND_NEWLINE) if batch else None
+        reply = await self._one(msg, context)
+        return None if reply is None else orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _one(self, msg: Any, context: CallContext) -> dict[str, Any] | None:
-        problem = _request_problem(msg)
-        if problem is not None:
+        if not _is_request(msg):
+            problem = _request_problem(msg) or "not a request"
             id_ = msg.get("id") if isinstance(msg, dict) and _valid_id(msg.get("id")) else None
             return _error_obj(ErrorCode.INVALID_REQUEST, f"Invalid Request: {problem}", id_)
-        if msg["method"] not in self.methods:
-            if "id" not in msg:
+        name = msg["method"]
+        method = self.methods.get(name)
+        id_ = msg.get("id", NOID)
+        if method is None:
+            if id_ is NOID:
                 return None
-            err = _error_obj(ErrorCode.METHOD_NOT_FOUND, f"Method not found: {msg['method']}")
-            err["error"]["data"] = {"method": msg["method"]}
-            err["id"] = msg["id"]
+            err = _error_obj(ErrorCode.METHOD_NOT_FOUND, f"Method not found: {name}", id_)
+            err["error"]["data"] = {"method": name}
             return err
-        # jsonrpcserver's own request pipeline, entered below its batch layer (that layer runs
-        # every request in a task of its own, asyncio.gather, which costs event-loop turns) and
-        # past its lookup and signature check, done once here: the method exists (checked above)
-        # and (context, *args, **kwargs) binds any params (pydantic validates them).
-        request = create_request(msg)
-        result = await call(request, context, self.methods[request.method])
-        if request.id is NOID:
+        # jsonrpcserver runs the request: its Request, its call (arguments bound as it binds them,
+        # context first) and its Result types. Entered below its batch layer (which runs every
+        # request in a task of its own, asyncio.gather: event-loop turns) and past its lookup and
+        # signature check, done once here: the method exists (checked above) and
+        # (context, *args, **kwargs) binds any params (pydantic validates them).
+        request = Request(name, msg.get("params", []), id_)
+        result = await call(request, context, method)
+        if id_ is NOID:
             return None
+        if type(result) is Right:  # jsonrpcserver's Success: the reply made here, the hot path
+            return {"jsonrpc": "2.0", "result": result._value.result, "id": id_}
         reply: Any = to_serializable_one(to_response(request, result))
         return reply  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +38,11 @@ class CallContext:
     fds: list[int] = field(default_factory=list)
 
     def take_fds(self, n: int) -> list[int] | None:
+        """Take the first n fds (removed from the list the transport closes after the call)."""
         if len(self.fds) < n:
             return None
-        taken, self.fds = self.fds[:n], self.fds[n:]
+        taken = self.fds[:n]
+        del self.fds[:n]
         return taken
 
 
@@ -92,7 +94,7 @@ class Api:
             peer.resolved = True
         return peer.caller
 
-    async def create(self, ctx: CallContext, p: m.CreateParams) -> dict[str, Any]:
+    def create(self, ctx: CallContext, p: m.CreateParams) -> dict[str, Any]:
         record = self.sv.create(
             caller=self.caller(ctx),
             target=to_core_target(p.target),
@@ -122,40 +124,41 @@ class Api:
     async def join(self, ctx: CallContext, p: m.JoinParams) -> dict[str, Any]:
         return info(await self.sv.join(p.id, timeout=p.timeout, caller=self.caller(ctx)))
 
-    async def get_name(self, ctx: CallContext, p: m.IdParams) -> str:
+    def get_name(self, ctx: CallContext, p: m.IdParams) -> str:
         return self.sv.get(p.id).name
 
-    async def set_name(self, ctx: CallContext, p: m.SetNameParams) -> None:
+    def set_name(self, ctx: CallContext, p: m.SetNameParams) -> None:
         self.sv.set_name(p.id, p.name)
 
-    async def get_authkey(self, ctx: CallContext, p: m.IdParams) -> str:
+    def get_authkey(self, ctx: CallContext, p: m.IdParams) -> str:
         return self.sv.get(p.id).authkey
 
-    async def set_authkey(self, ctx: CallContext, p: m.SetAuthKeyParams) -> None:
+    def set_authkey(self, ctx: CallContext, p: m.SetAuthKeyParams) -> None:
         self.sv.set_authkey(p.id, p.value)
 
-    async def info(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+    def info(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.sv.get(p.id))
 
-    async def list(self, ctx: CallContext, p: m.NoParams) -> list[dict[str, Any]]:
+    def list(self, ctx: CallContext, p: m.NoParams) -> list[dict[str, Any]]:
         return [info(r) for r in self.sv.records()]
 
-    async def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+    def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.sv.send_signal(p.id, signal.SIGTERM))
 
-    async def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+    def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.sv.send_signal(p.id, signal.SIGKILL))
 
-    async def daemon_info(self, ctx: CallContext, p: m.NoParams) -> dict[str, Any]:
+    def daemon_info(self, ctx: CallContext, p: m.NoParams) -> dict[str, Any]:
         return {"version": __version__, "protocol_version": PROTOCOL_VERSION, "pid": os.getpid()}
 
-    async def discover(self, ctx: CallContext, p: m.NoParams) -> Any:
+    def discover(self, ctx: CallContext, p: m.NoParams) -> Any:
         if self._discover is None:
             raise RpcError(E.METHOD_NOT_FOUND, "Method not found", {"method": "rpc.discover"})
         return self._discover()
 
 
-Handler = Callable[[Api, CallContext, Any], Awaitable[Any]]
+# Handlers that never wait are plain functions: no coroutine to make and drive on the hot path.
+Handler = Callable[[Api, CallContext, Any], Any]
 
 
 @dataclass(frozen=True)

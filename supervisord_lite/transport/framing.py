@@ -39,6 +39,11 @@ class LineSplitter:
         self._fds: list[int] = []
         self._discarding = False
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held back: the next chunk starts a new line."""
+        return not self._buf and not self._fds and not self._discarding
+
     def feed(self, data: bytes, fds: list[int] | None = None) -> list[Line | Oversized]:
         out: list[Line | Oversized] = []
         tail_fds = fds or []
