@@ -15,7 +15,7 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
-from supervisord_lite.spawner import make_spawner
+from supervisord_lite.spawner import make_spawner, seal_inherited_fds
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
@@ -41,6 +41,7 @@ def _discover() -> object:
 
 async def serve(options: Options) -> int:
     loop = asyncio.get_running_loop()
+    seal_inherited_fds()
     notifier = systemd.Notifier.from_environment()
     activated = systemd.listen_sockets()  # read in every mode: it scrubs LISTEN_* from os.environ
     if options.stdio:

@@ -33,7 +33,9 @@ class Daemon:
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+def start_daemon(
+    directory: Path, *extra: str, env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+) -> Daemon:
     """Serve on `directory`/sl.sock from the repository root; return once the socket accepts."""
     sock = directory / "sl.sock"
     err = directory / "daemon.stderr"
@@ -47,6 +49,7 @@ def start_daemon(directory: Path, *extra: str, env: dict[str, str] | None = None
             stderr=err_file,
             env=full_env,
             cwd=REPO,
+            pass_fds=pass_fds,
         )
     daemon = Daemon(sock, proc, err)
 
