@@ -19,8 +19,18 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# Mutable defaults as factories: pydantic deep-copies a literal {} or [] default on every request
+# (9 Python calls for a create); the schema still shows the default (json_schema_extra).
+def _empty_dict() -> Any:
+    return Field(default_factory=dict, json_schema_extra={"default": {}})
+
+
+def _empty_list(description: str) -> Any:
+    return Field(default_factory=list, description=description, json_schema_extra={"default": []})
+
+
 class _TargetBase(Params):
-    env: Env = {}
+    env: Env = _empty_dict()
     cwd: str | None = Field(None, description="Working directory of the child")
 
 
@@ -36,13 +46,13 @@ class CallableTarget(_TargetBase):
             description='"package.module:function", imported and called in the child',
         ),
     ]
-    sys_path: list[str] = Field([], description="Directories put first on the child's sys.path")
+    sys_path: list[str] = _empty_list("Directories put first on the child's sys.path")
 
 
 class PickleTarget(_TargetBase):
     pickle: str = Field(description="Base64 of a pickled callable; unpickled only in the child")
     main_path: str | None = Field(None, description="Script run as __mp_main__ before unpickling")
-    sys_path: list[str] = Field([], description="Directories put first on the child's sys.path")
+    sys_path: list[str] = _empty_list("Directories put first on the child's sys.path")
 
 
 def _target_kind(value: Any) -> str | None:
@@ -71,8 +81,8 @@ Target = Annotated[
 
 class CreateParams(Params):
     target: Target | None = None
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
+    args: list[Any] = Field(default_factory=list, json_schema_extra={"default": []})
+    kwargs: dict[str, Any] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
 
