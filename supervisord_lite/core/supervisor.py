@@ -23,6 +23,7 @@ from supervisord_lite.core.model import (
     Target,
     TargetKind,
 )
+from supervisord_lite.eager import resume
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
 _MAX_ANCESTRY = 128
@@ -142,9 +143,15 @@ class Supervisor:
             _close_fds(fds)
             raise
         record.starting = True
-        # Once a spawn is under way it runs to its end even if the caller goes away (a client
-        # that hangs up mid-start): the child must be recorded, released and watched regardless.
-        task = asyncio.ensure_future(self._start(record, output, fds))
+        start = self._start(record, output, fds)
+        try:
+            waiting = start.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]  # no wait: a program, say
+        # It waits (a Python target's load report). Once a spawn is under way it runs to its end
+        # even if the caller goes away (a client that hangs up mid-start): the child must be
+        # recorded, released and watched regardless. So it goes on in a task of its own.
+        task = asyncio.ensure_future(resume(start, waiting))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 

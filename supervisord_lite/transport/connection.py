@@ -10,10 +10,10 @@ import array
 import asyncio
 import logging
 import socket
-import types
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from supervisord_lite.eager import resume
 from supervisord_lite.rpc.dispatch import error_response
 from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import Peer
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 # A handler answers one line; fds it does not take (it removes what it takes) are closed after it.
 Handler = Callable[[bytes, Peer, list[int]], Coroutine[Any, Any, bytes | None]]
-_T = TypeVar("_T")
 Reader = Callable[[], tuple[bytes, list[int]]]  # raises BlockingIOError when nothing is there
 Writer = Callable[[bytes | memoryview], int]
 
@@ -135,7 +134,7 @@ class Connection:
         self, coro: Coroutine[Any, Any, bytes | None], waiting: Any, fds: list[int]
     ) -> None:
         try:
-            reply = await _resume(coro, waiting)
+            reply = await resume(coro, waiting)
         except BaseException:
             close_fds(fds)
             raise
@@ -209,24 +208,6 @@ class Connection:
         self._on_close(self)
         if not self.done.done():
             self.done.set_result(None)
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, _T], waiting: Any) -> Generator[Any, Any, _T]:
-    """Go on, inside a task, with a coroutine that already ran up to `waiting` (what it yielded)."""
-    while True:
-        try:
-            sent = yield waiting
-        except BaseException as exc:  # cancellation and the like go on into the coroutine
-            try:
-                waiting = coro.throw(exc)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-        else:
-            try:
-                waiting = coro.send(sent)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
 
 
 def socket_reader(sock: socket.socket) -> Reader:
