@@ -254,6 +254,39 @@ def test_start_twice(daemon: Daemon, c: RawClient) -> None:
     assert_nothing_lost(daemon, c)
 
 
+@pytest.mark.parametrize(
+    ("target", "start_code", "exitcode"),
+    [
+        ({"argv": ["sh", "-c", "exit 3"]}, None, 3),  # a program: start never waits
+        (ctarget("exit_with"), None, 4),  # a Python target: start waits for its load report
+        ({"argv": ["/nonexistent/program-xyz"]}, 1006, None),  # fails: the join sees it fail
+    ],
+    ids=["program", "python", "spawn-failed"],
+)
+def test_start_and_join_sent_together_are_taken_in_order(
+    c: RawClient, target: dict[str, Any], start_code: int | None, exitcode: int | None
+) -> None:
+    """PROTOCOL.md: requests on one connection are taken in arrival order, each up to its first
+    wait, so a join pipelined right behind a start sees that start."""
+    args = [4] if "callable" in target else []
+    p = create(c, target=target, args=args)
+    c.send_raw(
+        json.dumps(request("process.start", {"id": p["id"]}, id="s")).encode()
+        + b"\n"
+        + json.dumps(request("process.join", {"id": p["id"], "timeout": 20}, id="j")).encode()
+        + b"\n"
+    )
+    replies = recv_by_id(c, 2)
+    if start_code is None:
+        started = assert_result(replies["s"], "s")
+        assert started["state"] in ("running", "exited"), started
+        joined = assert_result(replies["j"], "j")
+        assert joined["state"] == "exited" and joined["exitcode"] == exitcode, joined
+    else:
+        assert_error(replies["s"], start_code, "s")
+        assert_error(replies["j"], 1003, "j")  # not started: the start had failed
+
+
 def test_join_before_start(daemon: Daemon, c: RawClient, bystander: dict[str, Any]) -> None:
     p = create(c)
     assert_error(err_of(c, "process.join", {"id": p["id"]}), 1003, c._next_id)
