@@ -293,8 +293,8 @@ class PopenSpawner:
             self._devnull = None
 
     def _spawn_program(self, argv: list[str], env: dict[str, str], stdout: int, stderr: int) -> int:
-        """posix_spawn (vfork + exec in libc, the environment encoded in C): ~40 µs less than
-        Popen a start, which is most of what the daemon adds to a short program's run. Popen is
+        """posix_spawn (vfork + exec in libc, the environment encoded in C) skips Popen's ~60 µs of
+        Python a start, much of what the daemon added to a short program's run. Popen is
         kept for what posix_spawn cannot do here: a working directory, and Python targets (they
         need pass_fds). No fd leaks without close_fds: the daemon's own fds are all close-on-exec
         (Python's default; received ones come with MSG_CMSG_CLOEXEC; `seal_inherited_fds` marks

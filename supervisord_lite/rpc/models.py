@@ -25,7 +25,7 @@ def _empty_dict() -> Any:
     return Field(default_factory=dict, json_schema_extra={"default": {}})
 
 
-def _empty_list(description: str) -> Any:
+def _empty_list(description: str | None = None) -> Any:
     return Field(default_factory=list, description=description, json_schema_extra={"default": []})
 
 
@@ -81,7 +81,7 @@ Target = Annotated[
 
 class CreateParams(Params):
     target: Target | None = None
-    args: list[Any] = Field(default_factory=list, json_schema_extra={"default": []})
+    args: list[Any] = _empty_list()
     kwargs: dict[str, Any] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
