@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.wire import RawClient, terminate, wait_until
+from tests.wire import RawClient, socket_accepts, terminate, wait_until
 
 
 class Daemon:
@@ -33,42 +32,54 @@ class Daemon:
 REPO = Path(__file__).resolve().parent.parent
 
 
+def launch_daemon(
+    args: list[str],
+    sock: Path,
+    stderr: Path,
+    *,
+    env: dict[str, str] | None = None,
+    umask: int = -1,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """`python -m supervisord_lite serve ARGS` from the repository root, with exactly this
+    environment (None: ours); returns once `sock` accepts, and stops a daemon that fails to."""
+    with stderr.open("wb") as err_file:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisord_lite", "serve", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            env=env,
+            cwd=REPO,
+            umask=umask,
+            pass_fds=pass_fds,
+        )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {proc.returncode}: {stderr.read_text()}")
+        return socket_accepts(sock)
+
+    try:
+        wait_until(up, timeout=15, what=f"the daemon to accept on {sock}")
+    except BaseException:
+        terminate(proc)
+        raise
+    return proc
+
+
 def start_daemon(
     directory: Path, *extra: str, env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
 ) -> Daemon:
-    """Serve on `directory`/sl.sock from the repository root; return once the socket accepts."""
+    """Serve on `directory`/sl.sock; return once the socket accepts."""
     sock = directory / "sl.sock"
     err = directory / "daemon.stderr"
     full_env = {**os.environ, **(env or {})}
     full_env.pop("SUPERVISORD_LITE_SOCKET", None)
-    with err.open("wb") as err_file:  # the child keeps its own copy of the fd
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(sock), *extra],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            env=full_env,
-            cwd=REPO,
-            pass_fds=pass_fds,
-        )
-    daemon = Daemon(sock, proc, err)
-
-    def accepts() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode}: {err.read_text()}")
-        with socket.socket(socket.AF_UNIX) as s:
-            try:
-                s.connect(str(sock))
-            except OSError:
-                return False
-            return True
-
-    try:
-        wait_until(accepts, timeout=15, what="the daemon to accept connections")
-    except BaseException:
-        stop_daemon(daemon)
-        raise
-    return daemon
+    proc = launch_daemon(
+        ["--socket", str(sock), *extra], sock, err, env=full_env, pass_fds=pass_fds
+    )
+    return Daemon(sock, proc, err)
 
 
 def stop_daemon(d: Daemon) -> int:

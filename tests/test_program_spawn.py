@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from tests.conftest import start_daemon, stop_daemon
-from tests.test_wire_support import run
+from tests.test_wire_support import listed_fds, run
 from tests.wire import RawClient
 
 
@@ -55,7 +55,7 @@ def test_fds_the_daemon_inherited_do_not_reach_programs(private_dir: Path) -> No
         with daemon.client() as c:
             script = f"ls -l /proc/self/fd > {out}"
             assert run(c, target={"argv": ["sh", "-c", script]})["exitcode"] == 0
-        fds = {int(m[1]): m[2] for m in re.finditer(r" (\d+) -> (.*)$", out.read_text(), re.M)}
+        fds = listed_fds(out)
         # Only 0-2 and the directory ls opened to list /proc/self/fd.
         extra = {fd: t for fd, t in fds.items() if fd > 2 and not t.startswith("/proc/")}
         assert not extra, fds

@@ -28,7 +28,8 @@ import pytest
 
 from supervisord_lite import logs, systemd
 from tests.conftest import start_daemon, stop_daemon
-from tests.wire import RawClient, terminate, wait_until
+from tests.test_wire_support import listed_fds
+from tests.wire import RawClient, socket_accepts, terminate, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS = REPO / "packaging" / "systemd"
@@ -78,15 +79,6 @@ def recv_until(
 
 def fields(msg: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in msg.split("\n") if line)
-
-
-def connects(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-        return True
 
 
 def listening_unix_socket(path: Path) -> socket.socket:
@@ -511,7 +503,7 @@ def test_daemon_notifies_ready_status_and_stopping(
     proc = spawn([PY, "-m", "supervisord_lite", "serve", "--socket", str(path)], err, env=env)
     try:
         ready = recv_until(sock, lambda m: "READY=1" in m.split("\n"))[-1]
-        assert connects(path), "READY=1 was sent before the socket accepted connections"
+        assert socket_accepts(path), "READY=1 was sent before the socket accepted connections"
         assert "running" in fields(ready)["STATUS"]
         with RawClient(path) as c:
             info = c.call("process.create", {"target": {"argv": ["sleep", "60"]}})
@@ -565,9 +557,7 @@ def test_children_inherit_no_systemd_variable_nor_fd(
         names = {line.split("=", 1)[0] for line in env_file.read_text().splitlines()}
         assert not names & set(SYSTEMD_ENV), names & set(SYSTEMD_ENV)
         assert "SUPERVISORD_LITE_SOCKET" in names
-        fds = dict(
-            (int(m[1]), m[2]) for m in re.finditer(r" (\d+) -> (.*)$", fd_file.read_text(), re.M)
-        )
+        fds = listed_fds(fd_file)
         extra = {fd: target for fd, target in fds.items() if fd > 2}
         # Only the directory ls itself opened to list /proc/self/fd.
         assert all(t.startswith("/proc/") for t in extra.values()), fds

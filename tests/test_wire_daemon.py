@@ -34,9 +34,8 @@ from tests.test_wire_support import (
     request,
     running_daemon,
     sleeper,
-    socket_accepts,
 )
-from tests.wire import RawClient, wait_until
+from tests.wire import RawClient, socket_accepts, wait_until
 
 
 def mode(path: Path) -> int:

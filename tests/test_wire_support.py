@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon, start_daemon, stop_daemon
-from tests.wire import RawClient, terminate, wait_until
+from tests.conftest import Daemon, launch_daemon, start_daemon, stop_daemon
+from tests.wire import RawClient, terminate
 
 REPO = str(Path(__file__).resolve().parent.parent)
 PY = sys.executable
@@ -185,15 +184,6 @@ def running_daemon(directory: Path, *extra: str) -> Iterator[Daemon]:
         stop_daemon(d)
 
 
-def socket_accepts(path: Path | str) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-        return True
-
-
 @contextmanager
 def own_daemon(
     args: list[str],
@@ -204,27 +194,16 @@ def own_daemon(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A daemon started with exactly these `serve` args and this environment (the shared fixture
     always passes --socket); waits until `sock` accepts, stops it with SIGTERM afterwards."""
-    with stderr.open("wb") as err_file:
-        proc = subprocess.Popen(
-            [PY, "-m", "supervisord_lite", "serve", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            env=env,
-            cwd=REPO,
-            umask=umask,
-        )
+    proc = launch_daemon(args, sock, stderr, env=env, umask=umask)
     try:
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"daemon exited with {proc.returncode}: {stderr.read_text()}")
-            return socket_accepts(sock)
-
-        wait_until(up, timeout=15, what=f"the daemon to accept on {sock}")
         yield proc
     finally:
         terminate(proc)
+
+
+def listed_fds(listing: Path) -> dict[int, str]:
+    """fd -> target, from what `ls -l /proc/self/fd > listing` wrote (run by a child)."""
+    return {int(m[1]): m[2] for m in re.finditer(r" (\d+) -> (.*)$", listing.read_text(), re.M)}
 
 
 def base_env(**changes: str | None) -> dict[str, str]:

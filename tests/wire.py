@@ -23,6 +23,16 @@ def wait_until(cond: Callable[[], bool], *, timeout: float, what: str) -> None:
         delay = min(delay * 2, 0.05)
 
 
+def socket_accepts(path: Path | str) -> bool:
+    """True if a Unix-socket connection to `path` is accepted now."""
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
 def terminate(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
     """SIGTERM, wait (bounded), SIGKILL if need be; the exit status."""
     if proc.poll() is None:
