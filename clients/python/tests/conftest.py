@@ -21,23 +21,23 @@ def _short_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="slc-"))
 
 
-@pytest.fixture(scope="session")
-def daemon() -> Iterator[Daemon]:
+def _daemon_in_a_short_dir() -> Iterator[Daemon]:
     directory = _short_dir()
     d = Daemon(directory)
     yield d
     d.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[Daemon]:
+    yield from _daemon_in_a_short_dir()
 
 
 @pytest.fixture
 def own_daemon() -> Iterator[Daemon]:
     """A daemon of this test's own (for tests that stop it)."""
-    directory = _short_dir()
-    d = Daemon(directory)
-    yield d
-    d.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    yield from _daemon_in_a_short_dir()
 
 
 @pytest.fixture

@@ -291,65 +291,70 @@ def test_default_names_and_inherited_keys(client: Client) -> None:
     assert c.name == a.name  # names are not unique
 
 
+class Listener:
+    """A child running slc_helpers.listen_once: it accepts one multiprocessing.connection client
+    (authenticated with the child's own authkey) and records what it received, or a refusal."""
+
+    def __init__(self, client: Client, short_dir: Path, tmp_path: Path) -> None:
+        self.address = str(short_dir / "l.sock")
+        self._ready, self._result = str(tmp_path / "ready"), str(tmp_path / "got")
+        self.process = Process(
+            target=slc_helpers.listen_once,
+            args=[self.address, self._ready, self._result],
+            client=client,
+        )
+
+    def start(self) -> None:
+        self.process.start()
+        wait_until(lambda: os.path.exists(self._ready), timeout=20, what="the listener to listen")
+
+    def outcome(self) -> Any:
+        """Join the listener; what it recorded."""
+        self.process.join()
+        return read_json(self._result)
+
+
 def test_siblings_authenticate_with_multiprocessing_connection(
     client: Client, short_dir: Path, tmp_path: Path
 ) -> None:
-    address, ready, result = (
-        str(short_dir / "l.sock"),
-        str(tmp_path / "ready"),
-        str(tmp_path / "got"),
-    )
-    listener = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
+    listener = Listener(client, short_dir, tmp_path)
     talker = Process(
-        target=slc_helpers.connect_and_send, args=[address, "hi sibling"], client=client
+        target=slc_helpers.connect_and_send, args=[listener.address, "hi sibling"], client=client
     )
-    assert listener.authkey == talker.authkey
+    assert listener.process.authkey == talker.authkey
     listener.start()
-    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
     talker.start()
     talker.join()
-    listener.join()
-    assert (talker.exitcode, listener.exitcode) == (0, 0)
-    assert read_json(result) == {"received": "hi sibling"}
+    got = listener.outcome()
+    assert (talker.exitcode, listener.process.exitcode) == (0, 0)
+    assert got == {"received": "hi sibling"}
 
 
 def test_a_sibling_with_another_key_is_refused(
     client: Client, short_dir: Path, tmp_path: Path
 ) -> None:
-    address, ready, result = (
-        str(short_dir / "l.sock"),
-        str(tmp_path / "ready"),
-        str(tmp_path / "got"),
-    )
-    listener = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
+    listener = Listener(client, short_dir, tmp_path)
     stranger = Process(
-        target=slc_helpers.connect_and_send, args=[address, "let me in"], client=client
+        target=slc_helpers.connect_and_send, args=[listener.address, "let me in"], client=client
     )
     stranger.setAuthKey(None)
     listener.start()
-    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
     stranger.start(output="null")
     stranger.join()
-    listener.join()
+    got = listener.outcome()
     assert stranger.exitcode == 1
-    assert "refused" in read_json(result)
+    assert "refused" in got
 
 
 def test_the_caller_authenticates_with_a_child_using_p_authkey(
     client: Client, short_dir: Path, tmp_path: Path
 ) -> None:
-    address, ready, result = (
-        str(short_dir / "l.sock"),
-        str(tmp_path / "ready"),
-        str(tmp_path / "got"),
-    )
-    p = Process(target=slc_helpers.listen_once, args=[address, ready, result], client=client)
-    p.start()
-    wait_until(lambda: os.path.exists(ready), timeout=20, what="the listener to listen")
-    with multiprocessing.connection.Client(address, family="AF_UNIX", authkey=p.authkey) as conn:
+    listener = Listener(client, short_dir, tmp_path)
+    listener.start()
+    key = listener.process.authkey
+    with multiprocessing.connection.Client(listener.address, family="AF_UNIX", authkey=key) as conn:
         conn.send("from the parent")
-    p.join()
-    assert read_json(result) == {"received": "from the parent"}
+    assert listener.outcome() == {"received": "from the parent"}
 
 
 def test_a_child_that_uses_the_client_creates_its_own_children(
