@@ -99,8 +99,12 @@ def test_process_info_fields_through_a_life(c: RawClient) -> None:
     s = sleeper(c)
     try:
         assert s["exitcode"] is None and pid_exists(s["pid"])
-        cmdline = Path(f"/proc/{s['pid']}/cmdline").read_bytes().split(b"\0")
-        assert b"1000" in cmdline, cmdline  # the pid is the program's own
+        # The pid is the program's own. start answers once the child's exec has begun (vfork
+        # returns there); the kernel fills /proc/PID/cmdline a moment later, as the new image
+        # is set up, so a read in that window sees it empty: wait for it, then check it.
+        cmdline = Path(f"/proc/{s['pid']}/cmdline")
+        wait_until(lambda: cmdline.read_bytes() != b"", timeout=10, what="the program's cmdline")
+        assert b"1000" in cmdline.read_bytes().split(b"\0"), cmdline.read_bytes()
         running = assert_info(c.call("process.info", {"id": s["id"]}))
         assert running["state"] == "running" and running["pid"] == s["pid"]
     finally:
