@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from jsonrpcserver import Error, Success
-from jsonrpcserver.async_dispatcher import call
-from jsonrpcserver.dispatcher import to_response
+from jsonrpcserver.async_dispatcher import call as call_waiting
+from jsonrpcserver.dispatcher import call, to_response
 from jsonrpcserver.request import Request
 from jsonrpcserver.response import to_serializable_one
 from jsonrpcserver.sentinels import NOID
@@ -98,13 +98,16 @@ def _describe(exc: ValidationError) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
-    """The jsonrpcserver method for one spec: params bound and validated, errors mapped."""
+    """The jsonrpcserver method for one spec: params bound and validated, errors mapped.
+
+    A handler that never waits gets a plain function (run by jsonrpcserver's `call`); one that
+    may wait (start, join) gets a coroutine function (run by its async `call`)."""
     names = list(spec.params.model_fields)
     validate = spec.params.__pydantic_validator__.validate_python  # model_validate, one call less
     handler = spec.handler
-    waits = inspect.iscoroutinefunction(handler)
 
-    async def method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The validated params model, or the Error to answer."""
         if args:  # params by position, in the documented order
             if len(args) > len(names):
                 msg = (
@@ -114,51 +117,96 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
                 return _fail(ErrorCode.INVALID_PARAMS, f"Invalid params: {msg}", {"errors": [err]})
             kwargs = dict(zip(names, args, strict=False))
         try:
-            params = validate(kwargs)
+            return validate(kwargs)
         except ValidationError as exc:
             text, errs = _describe(exc)
             if any(e["loc"] and e["loc"][0] == "target" for e in errs):
                 return _fail(ErrorCode.BAD_TARGET, f"Bad target: {text}", {"errors": errs})
             return _fail(ErrorCode.INVALID_PARAMS, f"Invalid params: {text}", {"errors": errs})
-        try:
-            result = handler(api, context, params)
-            if waits:
-                result = await result
-            return Success(result)
-        except CoreError as exc:
+
+    def failed(exc: Exception) -> Any:
+        if isinstance(exc, CoreError):
             return _fail(CODES[type(exc)], exc.message, exc.data or None)
-        except RpcError as exc:
+        if isinstance(exc, RpcError):
             return _fail(exc.code, exc.message, exc.data)
-        except Exception:
-            # Never leak internal text to a client; the log has the traceback.
-            log.exception("internal error in %s", spec.name)
-            return _fail(ErrorCode.INTERNAL_ERROR, "Internal error (see the daemon's log)")
+        # Never leak internal text to a client; the log has the traceback.
+        log.error("internal error in %s", spec.name, exc_info=exc)
+        return _fail(ErrorCode.INTERNAL_ERROR, "Internal error (see the daemon's log)")
+
+    if inspect.iscoroutinefunction(handler):
+
+        async def waiting_method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
+            params = bind(args, kwargs)
+            if type(params) is not spec.params:
+                return params
+            try:
+                return Success(await handler(api, context, params))
+            except Exception as exc:
+                return failed(exc)
+
+        return waiting_method
+
+    def method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
+        params = bind(args, kwargs)
+        if type(params) is not spec.params:
+            return params
+        try:
+            return Success(handler(api, context, params))
+        except Exception as exc:
+            return failed(exc)
 
     return method
+
+
+# What a message gets: its reply line, or None (notifications), at once or once it is awaited.
+Reply = bytes | None
+Answer = bytes | Coroutine[Any, Any, Reply] | None
+_Obj = dict[str, Any] | None  # one reply object, or None for a notification
 
 
 class Dispatcher:
     def __init__(self, api: Api) -> None:
         self.methods = {spec.name: _make_method(api, spec) for spec in METHODS}
+        self._waits = {n for n, f in self.methods.items() if inspect.iscoroutinefunction(f)}
 
-    async def handle(self, line: bytes, peer: Peer, fds: list[int]) -> bytes | None:
-        """Answer one message. A method takes the fds it uses out of `fds`; the rest are the
-        caller's to close."""
+    def handle(self, line: bytes, peer: Peer, fds: list[int]) -> Answer:
+        """Answer one message: at once (bytes or None) unless a method in it may wait, then as a
+        coroutine to run. A method takes the fds it uses out of `fds`; the rest are the caller's
+        to close (after the coroutine, if there is one)."""
         try:
             msg = orjson.loads(line)
         except orjson.JSONDecodeError:
             return error_response(ErrorCode.PARSE_ERROR, "Parse error: the message is not JSON")
         context = CallContext(peer, fds)
         if type(msg) is list:
-            if not msg:
-                return error_response(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
-            replies = await asyncio.gather(*(self._one(m, context) for m in msg))
-            batch = [r for r in replies if r is not None]
-            return orjson.dumps(batch, option=orjson.OPT_APPEND_NEWLINE) if batch else None
-        reply = await self._one(msg, context)
-        return None if reply is None else orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
+            return self._batch(msg, context)
+        reply = self._one(msg, context)
+        if isinstance(reply, dict):
+            return orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
+        if reply is None:
+            return None
+        return self._later(reply)
 
-    async def _one(self, msg: Any, context: CallContext) -> dict[str, Any] | None:
+    async def _later(self, reply: Coroutine[Any, Any, _Obj]) -> Reply:
+        obj = await reply
+        return None if obj is None else orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+
+    async def _batch(self, msgs: list[Any], context: CallContext) -> Reply:
+        if not msgs:
+            return error_response(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
+        replies = await asyncio.gather(*(self._settled(m, context) for m in msgs))
+        batch = [r for r in replies if r is not None]
+        return orjson.dumps(batch, option=orjson.OPT_APPEND_NEWLINE) if batch else None
+
+    async def _settled(self, msg: Any, context: CallContext) -> _Obj:
+        reply = self._one(msg, context)
+        if reply is None or isinstance(reply, dict):
+            return reply
+        return await reply
+
+    def _one(self, msg: Any, context: CallContext) -> _Obj | Coroutine[Any, Any, _Obj]:
+        """The reply object (None for a notification), or a coroutine making it for a method that
+        may wait."""
         if not _is_request(msg):
             problem = _request_problem(msg) or "not a request"
             id_ = msg.get("id") if isinstance(msg, dict) and _valid_id(msg.get("id")) else None
@@ -178,10 +226,19 @@ class Dispatcher:
         # signature check, done once here: the method exists (checked above) and
         # (context, *args, **kwargs) binds any params (pydantic validates them).
         request = Request(name, msg.get("params", []), id_)
-        result = await call(request, context, method)
-        if id_ is NOID:
-            return None
-        if type(result) is Right:  # jsonrpcserver's Success: the reply made here, the hot path
-            return {"jsonrpc": "2.0", "result": result._value.result, "id": id_}
-        reply: Any = to_serializable_one(to_response(request, result))
-        return reply  # type: ignore[no-any-return]
+        if name in self._waits:
+            return self._waited(request, context, method)
+        return _reply(request, call(request, context, method))
+
+    async def _waited(self, request: Request, context: CallContext, method: Any) -> _Obj:
+        return _reply(request, await call_waiting(request, context, method))
+
+
+def _reply(request: Request, result: Any) -> _Obj:
+    """The reply object for jsonrpcserver's Result, or None for a notification."""
+    if request.id is NOID:
+        return None
+    if type(result) is Right:  # jsonrpcserver's Success: the reply made here, the hot path
+        return {"jsonrpc": "2.0", "result": result._value.result, "id": request.id}
+    reply: Any = to_serializable_one(to_response(request, result))
+    return reply  # type: ignore[no-any-return]

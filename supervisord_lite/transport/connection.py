@@ -14,15 +14,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from supervisord_lite.eager import resume
-from supervisord_lite.rpc.dispatch import error_response
+from supervisord_lite.rpc.dispatch import Answer, error_response
 from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import Peer
 from supervisord_lite.transport.framing import Line, LineSplitter, close_fds
 
 log = logging.getLogger(__name__)
 
-# A handler answers one line; fds it does not take (it removes what it takes) are closed after it.
-Handler = Callable[[bytes, Peer, list[int]], Coroutine[Any, Any, bytes | None]]
+# A handler answers one line: its reply (or None) at once, or a coroutine making it. Fds it does
+# not take (it removes what it takes) are closed once it has answered.
+Handler = Callable[[bytes, Peer, list[int]], Answer]
 Reader = Callable[[], tuple[bytes, list[int]]]  # raises BlockingIOError when nothing is there
 Writer = Callable[[bytes | memoryview], int]
 
@@ -116,7 +117,16 @@ class Connection:
         only one that waits (a join, say) becomes a task. A task per line cost two more event-loop
         turns (start, done) per request. (So the first step runs outside any task: handlers must
         not need asyncio.current_task() there, as asyncio.timeout() and TaskGroup do.)"""
-        coro = self._handler(line, self.peer, fds)
+        try:
+            coro = self._handler(line, self.peer, fds)
+        except Exception:
+            close_fds(fds)
+            log.exception("request handler failed")
+            return
+        if coro is None or type(coro) is bytes:  # answered without a coroutine at all
+            self._answered(coro, fds)
+            return
+        assert not isinstance(coro, bytes)
         try:
             waiting = coro.send(None)
         except StopIteration as done:
