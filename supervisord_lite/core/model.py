@@ -86,7 +86,7 @@ class Spawner(Protocol):
         ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ProcessRecord:
     id: int
     identity: tuple[int, ...]  # ("Process-" + ":".join(identity)) is the default name

@@ -264,7 +264,7 @@ def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]
             raise errors.BadTarget("an argv target needs at least the program name")
         if kwargs:
             raise errors.BadTarget("kwargs must be empty for an argv target; put them in args")
-        if not all(isinstance(a, str) for a in args):
+        if args and not all(isinstance(a, str) for a in args):
             raise errors.BadTarget("args of an argv target must all be strings")
     elif target.kind is TargetKind.PICKLE and (args or kwargs):
         raise errors.BadTarget("args and kwargs must be empty for a pickle target (pickle them in)")

@@ -48,35 +48,41 @@ class CallContext:
 
 def info(record: ProcessRecord) -> dict[str, Any]:
     """ProcessInfo as sent on the wire (built by hand: this is the hot path; tests check the model)."""
+    parent = record.parent
     return {
         "id": record.id,
         "name": record.name,
-        "parent": record.parent_id,
-        "state": record.state.value,
+        "parent": None if parent is None else parent.id,
+        "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
     }
 
 
+_NO_TARGET = Target()  # frozen, so one serves every process created without a target
+
+
 def to_core_target(target: m.ArgvTarget | m.CallableTarget | m.PickleTarget | None) -> Target:
+    # The params model is dropped after the call, so its lists and dict are not copied.
     if target is None:
-        return Target()
-    common = {"env": dict(target.env), "cwd": target.cwd}
+        return _NO_TARGET
     if isinstance(target, m.ArgvTarget):
-        return Target(kind=TargetKind.ARGV, argv=tuple(target.argv), **common)  # type: ignore[arg-type]
+        return Target(TargetKind.ARGV, argv=tuple(target.argv), env=target.env, cwd=target.cwd)
     if isinstance(target, m.CallableTarget):
         return Target(
-            kind=TargetKind.CALLABLE,
+            TargetKind.CALLABLE,
             ref=target.callable,
             sys_path=tuple(target.sys_path),
-            **common,  # type: ignore[arg-type]
+            env=target.env,
+            cwd=target.cwd,
         )
     return Target(
-        kind=TargetKind.PICKLE,
+        TargetKind.PICKLE,
         payload=target.pickle,
         main_path=target.main_path,
         sys_path=tuple(target.sys_path),
-        **common,  # type: ignore[arg-type]
+        env=target.env,
+        cwd=target.cwd,
     )
 
 

@@ -56,9 +56,11 @@ class PickleTarget(_TargetBase):
 
 
 def _target_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        kinds = [k for k in ("argv", "callable", "pickle") if k in value]
-        return kinds[0] if len(kinds) == 1 else None
+    if isinstance(value, dict):  # the one kind named, or None for none or several
+        argv, callable_, pickle = "argv" in value, "callable" in value, "pickle" in value
+        if argv + callable_ + pickle != 1:
+            return None
+        return "argv" if argv else "callable" if callable_ else "pickle"
     if isinstance(value, BaseModel):
         return {ArgvTarget: "argv", CallableTarget: "callable", PickleTarget: "pickle"}.get(
             type(value)
