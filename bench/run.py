@@ -2,7 +2,9 @@
 
 `python -m bench [--quick]` (what `make bench` runs). Each figure is measured in `reps` rounds; in
 each round the anchor and ours run back to back, in alternating order, and the figure is the median
-of the rounds' medians. supervisord's figures come from `--supervisord PATH` (bench/.venv has it).
+of the rounds' medians. The `/bin/true` figures, short and the most disturbed by other load, are
+interleaved call by call instead. supervisord's figures come from `--supervisord PATH` (bench/.venv
+has it).
 """
 
 from __future__ import annotations
@@ -158,16 +160,25 @@ def start_daemon(directory: Path, *extra: str) -> Server:
 
 
 def start_echo(directory: Path) -> Server:
-    path = directory / "echo.sock"
-    err = directory / "echo.stderr"
+    return _start_bare(directory, "echo_server", "the echo server")
+
+
+def start_floor(directory: Path) -> Server:
+    return _start_bare(directory, "floor_server", "the floor server")
+
+
+def _start_bare(directory: Path, module: str, what: str) -> Server:
+    """One of the bench's own servers (bench/MODULE.py), serving on DIRECTORY/MODULE.sock."""
+    path = directory / f"{module}.sock"
+    err = directory / f"{module}.stderr"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.echo_server", str(path)],
+        [sys.executable, "-m", f"bench.{module}", str(path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=err.open("wb"),
         cwd=REPO,
     )
-    _wait_for_socket(path, proc, "the echo server", 20)
+    _wait_for_socket(path, proc, what, 20)
     return Server(proc, path, err)
 
 
@@ -269,6 +280,21 @@ def alternate(
     return _median(a), _median(o)
 
 
+def interleaved(n: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median time of one call of each fn over n rounds; each round calls every fn once, in an
+    order rotated round by round. Call by call, so that load that comes and goes on the machine
+    falls on all of them alike (rounds of 100 calls each saw the anchor itself move by 25 %)."""
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(n):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            t = time.perf_counter_ns()
+            fns[name]()
+            times[name].append(time.perf_counter_ns() - t)
+    return {name: _median(ts) / 1e9 for name, ts in times.items()}
+
+
 def per_call(n: int, fn: Callable[[], object]) -> float:
     times = []
     for _ in range(n):
@@ -278,17 +304,46 @@ def per_call(n: int, fn: Callable[[], object]) -> float:
     return _median([float(x) for x in times]) / 1e9
 
 
+@contextlib.contextmanager
+def pinned(servers: list[Server]) -> Iterator[None]:
+    """The servers on the last CPU, this process (the client) on the first, for the duration.
+
+    Left to the scheduler, a client and a server share a CPU in some runs and not in others, and a
+    round trip costs twice as much across CPUs: the echo server read 34 µs in one run and 62 µs in
+    the next, and the ratio swung from 1.3 to 3.0. Pinned, each side pays the same cross-CPU
+    wake-ups in every run. (Children started meanwhile would inherit the pinning: none are.)"""
+    cpus = sorted(os.sched_getaffinity(0))
+    before = {s.proc.pid: os.sched_getaffinity(s.proc.pid) for s in servers}
+    try:
+        for s in servers:
+            os.sched_setaffinity(s.proc.pid, {cpus[-1]})
+        os.sched_setaffinity(0, {cpus[0]})
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
+        for pid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, mask)
+
+
 # -- the figures ----------------------------------------------------------------------------
 def rtt(plan: Plan, echo: Server, daemon: Server, pid: int) -> Row:
+    with pinned([echo, daemon]):
+        return _rtt(plan, echo, daemon, pid)
+
+
+def _rtt(plan: Plan, echo: Server, daemon: Server, pid: int) -> Row:
     e, d = Raw(echo.path), Raw(daemon.path)
     line = d.request("process.getName", {"id": pid})
     for client in (e, d):  # warm up
         for _ in range(50):
             client.roundtrip(line)
+    # Ten times the rounds, a tenth of the calls each: the turns are short (~15 ms), so that load
+    # that comes and goes on the machine falls on both alike.
     anchor, ours = alternate(
-        plan.reps,
-        lambda: per_call(plan.rtt_calls, lambda: e.roundtrip(line)),
-        lambda: per_call(plan.rtt_calls, lambda: d.roundtrip(line)),
+        plan.reps * 10,
+        lambda: per_call(plan.rtt_calls // 10, lambda: e.roundtrip(line)),
+        lambda: per_call(plan.rtt_calls // 10, lambda: d.roundtrip(line)),
     )
     e.close()
     d.close()
@@ -355,13 +410,21 @@ def tput(plan: Plan, echo: Server, daemon: Server, pid: int) -> Row:
     )
 
 
-def run_true(plan: Plan, daemon: Server) -> list[Row]:
+def create_start_join(client: Raw) -> None:
+    p = client.call("process.create", {"target": {"argv": ["/bin/true"]}})
+    client.call("process.start", {"id": p["id"], "output": "null"})
+    client.call("process.join", {"id": p["id"]})
+
+
+def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
     d = Raw(daemon.path)
+    f = Raw(floor.path)
 
     def ours() -> None:
-        p = d.call("process.create", {"target": {"argv": ["/bin/true"]}})
-        d.call("process.start", {"id": p["id"], "output": "null"})
-        d.call("process.join", {"id": p["id"]})
+        create_start_join(d)
+
+    def bare() -> None:
+        create_start_join(f)
 
     def pipelined() -> None:
         """start and join sent together (PROTOCOL.md, "Order"): two round trips, not three."""
@@ -378,22 +441,20 @@ def run_true(plan: Plan, daemon: Server) -> list[Row]:
     def anchor() -> None:
         subprocess.run(["/bin/true"], check=True)
 
-    for _ in range(5):
-        ours()
-        pipelined()
-        anchor()
-    rows = []
-    for what, fn, target in (
-        ('create+start+join of argv ["/bin/true"]', ours, "≤ 1.5"),
-        ("same, start and join sent together", pipelined, "(for scale)"),
-    ):
-        a, o = alternate(
-            plan.reps,
-            lambda: per_call(plan.spawn_runs, anchor),
-            lambda fn=fn: per_call(plan.spawn_runs, fn),
+    fns = {"anchor": anchor, "ours": ours, "pipelined": pipelined, "floor": bare}
+    interleaved(5, fns)  # warm up
+    median = interleaved(plan.reps * plan.spawn_runs, fns)
+    rows = [
+        Row(what, 'subprocess.run(["/bin/true"])', "ms", median["anchor"], median[name], target)
+        for what, name, target in (
+            ('create+start+join of argv ["/bin/true"]', "ours", "≤ 1.5"),
+            ("same, start and join sent together", "pipelined", "(for scale)"),
+            ("same, the floor: bench/floor_server.py (no JSON-RPC, no checks)", "floor",
+             "(for scale)"),
         )
-        rows.append(Row(what, 'subprocess.run(["/bin/true"])', "ms", a, o, target))
+    ]  # fmt: skip
     d.close()
+    f.close()
     return rows
 
 
@@ -719,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         (directory / "i").mkdir()
         (directory / "s").mkdir()
         echo = start_echo(directory)
+        floor = start_floor(directory)
         # The anchors run functions whose module the parent has already imported; the zygote
         # is told to preload it too (what --preload is for).
         daemon = start_daemon(directory / "z", "--preload", "bench.targets")
@@ -735,13 +797,13 @@ def main(argv: list[str] | None = None) -> int:
             log("bench: throughput, 8 clients")
             report.rows.append(tput(plan, echo, daemon, pid))
             log("bench: /bin/true")
-            report.rows += run_true(plan, daemon)
+            report.rows += run_true(plan, daemon, floor)
             log("bench: no-op Python function")
             report.rows += py_noop(plan, daemon, fresh)
             log(f"bench: {plan.concurrent} concurrent Python functions")
             report.rows.append(py_concurrent(plan, daemon))
         finally:
-            for server in (echo, daemon, fresh):
+            for server in (echo, floor, daemon, fresh):
                 server.stop()
         log(f"bench: {plan.sleepers} sleeping children")
         idle(plan, directory / "i", report)

@@ -32,6 +32,7 @@ def test_make_bench_quick_runs_and_prints_the_table() -> None:
         "round trip of process.getName, one client",
         "calls/s of process.getName, 8 concurrent clients",
         'create+start+join of argv ["/bin/true"]',
+        "same, the floor: bench/floor_server.py",
         "create+start+join of a no-op Python function",
         "processes started concurrently then joined",
         "sleeping children: daemon threads | 1 |",
