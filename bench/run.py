@@ -106,6 +106,23 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:g} {unit}"
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind (the "cpu" line of /proc/stat; 8th field: steal)."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """Of the CPU time this machine wanted between two cpu_times(), the share the hypervisor gave
+    to other guests instead (steal counts only while a CPU here has work to run)."""
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    if len(spent) < 8:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = spent[:8]
+    wanted = user + nice + system + irq + softirq + steal
+    return steal / wanted if wanted > 0 else 0.0
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -770,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     report = Report()
-    started = time.monotonic()
+    started, times = time.monotonic(), cpu_times()
     log(f"bench: {'quick' if args.quick else 'full'} run, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, Linux {platform.release()}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="sl-bench-") as tmp:
@@ -815,6 +832,10 @@ def main(argv: list[str] | None = None) -> int:
                 report.extra.append(("supervisord", f"failed: {exc}"))
         else:
             report.extra.append(("supervisord", f"not measured: {args.supervisord} is missing"))
+    # On a virtual machine, time stolen by other guests moves every figure, and not in proportion
+    # (what waits on wake-ups suffers most): a run's ratios are to be read against it.
+    steal = steal_share(times, cpu_times())
+    report.extra.append(("CPU time stolen by the hypervisor (of the time wanted)", f"{steal:.1%}"))
     report.print()
     log(f"bench: done in {time.monotonic() - started:.1f} s")
     return 0
