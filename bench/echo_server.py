@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
+
+from bench.bare_server import main
 
 
 class Echo(asyncio.Protocol):
@@ -25,16 +24,5 @@ class Echo(asyncio.Protocol):
         self.buf = buf[end:]
 
 
-async def serve(path: str) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server = await loop.create_unix_server(Echo, path)
-    print("ready", flush=True)
-    await stop.wait()
-    server.close()
-    os.unlink(path)
-
-
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    main(Echo)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+from bench.bare_server import main
 
 DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 ENV = dict(os.environ)
@@ -91,16 +92,5 @@ class Floor(asyncio.Protocol):
                 process.waiters.append(lambda: self.answer(id_, process.info("exited")))
 
 
-async def serve(path: str) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server = await loop.create_unix_server(Floor, path)
-    print("ready", flush=True)
-    await stop.wait()
-    server.close()
-    os.unlink(path)
-
-
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    main(Floor)

@@ -1,0 +1,28 @@
+"""What the bench's own servers share: serve an asyncio protocol on a Unix socket until SIGTERM.
+
+`python -m bench.echo_server PATH` and `python -m bench.floor_server PATH` print "ready" once they
+listen, and remove their socket when stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+
+async def serve(path: str, protocol: Callable[[], asyncio.Protocol]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    server = await loop.create_unix_server(protocol, path)
+    print("ready", flush=True)
+    await stop.wait()
+    server.close()
+    os.unlink(path)
+
+
+def main(protocol: Callable[[], asyncio.Protocol]) -> None:
+    asyncio.run(serve(sys.argv[1], protocol))
