@@ -31,6 +31,10 @@ type Client struct {
 	pending map[uint64]chan reply
 	err     error         // why the connection is finished; nil while it is open
 	done    chan struct{} // closed when the reader goroutine has ended
+
+	// written, if set (tests only, before any call), hears each method whose request line is
+	// wholly on the wire: tests wait for it instead of sleeping.
+	written func(method string)
 }
 
 type reply struct {
@@ -159,6 +163,9 @@ func (c *Client) call(ctx context.Context, method string, params any) (json.RawM
 	if err != nil {
 		c.forget(req.ID)
 		return nil, err
+	}
+	if c.written != nil {
+		c.written(method)
 	}
 
 	select {

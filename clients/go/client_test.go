@@ -54,6 +54,32 @@ func wantExit(t *testing.T, p *sl.Process, want int) {
 	}
 }
 
+// joinWritten reports once a process.join request of c is wholly written to the daemon. Call it
+// while no call is under way on c.
+func joinWritten(c *sl.Client) <-chan struct{} {
+	sent := make(chan struct{}, 1)
+	sl.OnWritten(c, func(method string) {
+		if method == "process.join" {
+			select {
+			case sent <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return sent
+}
+
+// waitWritten waits until the join running in another goroutine is written, failing the test if
+// that join ends first (it never reached the daemon).
+func waitWritten(t *testing.T, sent <-chan struct{}, joined <-chan error) {
+	t.Helper()
+	select {
+	case <-sent:
+	case err := <-joined:
+		t.Fatalf("Join ended before its request was written: %v", err)
+	}
+}
+
 func sleeper(t *testing.T, ctx context.Context, c *sl.Client) *sl.Process {
 	t.Helper()
 	p := newProcess(t, ctx, c, sl.ProcessOptions{Target: sl.ArgvTarget([]string{"sleep", "30"})})
@@ -192,9 +218,10 @@ func TestConcurrentCallsOnOneConnection(t *testing.T) {
 	c := dial(t, ctx)
 	p := sleeper(t, ctx, c)
 
+	sent := joinWritten(c)
 	joined := make(chan error, 1)
 	go func() { joined <- p.Join(ctx) }()
-	time.Sleep(100 * time.Millisecond) // let the join reach the daemon
+	waitWritten(t, sent, joined) // the daemon takes the join before the calls below
 
 	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -260,7 +287,14 @@ func TestCancelledJoinLeavesConnectionUsable(t *testing.T) {
 		t.Fatalf("Join with a 200ms context = %v, want context.DeadlineExceeded", err)
 	}
 	cancelled, cancel2 := context.WithCancel(ctx)
-	go func() { time.Sleep(100 * time.Millisecond); cancel2() }()
+	sent := joinWritten(c)
+	go func() {
+		select { // cancelled once the join waits in the daemon
+		case <-sent:
+		case <-ctx.Done():
+		}
+		cancel2()
+	}()
 	if err := p.Join(cancelled); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Join with a cancelled context = %v, want context.Canceled", err)
 	}
@@ -567,9 +601,10 @@ func TestClosedClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := sleeper(t, ctx, c)
+	sent := joinWritten(c)
 	joined := make(chan error, 1)
 	go func() { joined <- p.Join(ctx) }()
-	time.Sleep(100 * time.Millisecond)
+	waitWritten(t, sent, joined) // so that Close meets a join that waits in the daemon
 	c.Close()
 	if err := <-joined; !errors.Is(err, sl.ErrClosed) {
 		t.Fatalf("a Join waiting at Close = %v, want ErrClosed", err)

@@ -247,14 +247,16 @@ describe("against fake servers", () => {
   });
 
   test("a 'too large' error with a null id goes to the call whose line was too long", TEST_TIMEOUT, async () => {
+    let answerSmall = (): void => undefined;
     const fake = await fakeServer(
       withInfo((request, socket) => {
         if (request.method === "big") {
           socket.write(
             JSON.stringify({ jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request", data: { limit: 1000 } }, id: null }) + "\n",
           );
+          answerSmall(); // only now: the null-id error comes while "small" still waits
         } else {
-          setTimeout(() => reply(socket, request.id, "small ok"), 50);
+          answerSmall = () => reply(socket, request.id, "small ok");
         }
       }),
     );
