@@ -54,6 +54,18 @@ func wantExit(t *testing.T, p *sl.Process, want int) {
 	}
 }
 
+// endWith ends p with stop (p.Kill or p.Terminate), joins it, and checks its exit code.
+func endWith(t *testing.T, ctx context.Context, p *sl.Process, stop func(context.Context) error, want int) {
+	t.Helper()
+	if err := stop(ctx); err != nil {
+		t.Fatalf("ending process %d: %v", p.ID(), err)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	wantExit(t, p, want)
+}
+
 // joinWritten reports once a process.join request of c is wholly written to the daemon. Call it
 // while no call is under way on c.
 func joinWritten(c *sl.Client) <-chan struct{} {
@@ -184,13 +196,7 @@ func TestJoinTimeoutThenKill(t *testing.T) {
 	if alive, err := p.IsAlive(ctx); err != nil || !alive {
 		t.Fatalf("IsAlive = %v, %v", alive, err)
 	}
-	if err := p.Kill(ctx); err != nil {
-		t.Fatalf("Kill: %v", err)
-	}
-	if err := p.Join(ctx); err != nil {
-		t.Fatalf("Join: %v", err)
-	}
-	wantExit(t, p, -9)
+	endWith(t, ctx, p, p.Kill, -9)
 	// Killing a process that ended leaves it alone.
 	if err := p.Kill(ctx); err != nil {
 		t.Fatalf("Kill after the end: %v", err)
@@ -202,13 +208,7 @@ func TestTerminate(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
 	c := dial(t, ctx)
 	p := sleeper(t, ctx, c)
-	if err := p.Terminate(ctx); err != nil {
-		t.Fatalf("Terminate: %v", err)
-	}
-	if err := p.Join(ctx); err != nil {
-		t.Fatalf("Join: %v", err)
-	}
-	wantExit(t, p, -15)
+	endWith(t, ctx, p, p.Terminate, -15)
 }
 
 // A Join that waits on one connection does not hold up other calls on it, and answers come back
@@ -301,13 +301,7 @@ func TestCancelledJoinLeavesConnectionUsable(t *testing.T) {
 	if _, err := p.GetName(ctx); err != nil {
 		t.Fatalf("GetName after cancelled joins: %v", err)
 	}
-	if err := p.Kill(ctx); err != nil {
-		t.Fatalf("Kill: %v", err)
-	}
-	if err := p.Join(ctx); err != nil {
-		t.Fatalf("Join: %v", err)
-	}
-	wantExit(t, p, -9)
+	endWith(t, ctx, p, p.Kill, -9)
 	// The daemon's late answers to the abandoned joins were dropped; calls still match up.
 	if _, err := c.DaemonInfo(ctx); err != nil {
 		t.Fatalf("DaemonInfo: %v", err)
@@ -615,11 +609,5 @@ func TestClosedClient(t *testing.T) {
 	// The process is still there for other connections.
 	other := dial(t, ctx)
 	q := other.Attach(p.ID())
-	if err := q.Kill(ctx); err != nil {
-		t.Fatalf("Kill: %v", err)
-	}
-	if err := q.Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	wantExit(t, q, -9)
+	endWith(t, ctx, q, q.Kill, -9)
 }

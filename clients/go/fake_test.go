@@ -47,29 +47,30 @@ func fakeDaemon(t *testing.T, handle func(req map[string]any) any) string {
 	return path
 }
 
-func TestVersionMajorIsChecked(t *testing.T) {
-	ctx := testContext(t, 10*time.Second)
-	path := fakeDaemon(t, func(req map[string]any) any {
-		return map[string]any{"jsonrpc": "2.0", "id": req["id"],
-			"result": map[string]any{"version": "9.9", "protocol_version": "2.0", "pid": 1}}
-	})
-	_, err := sl.Dial(ctx, path)
-	if !errors.Is(err, sl.ErrIncompatibleVersion) {
-		t.Fatalf("Dial to a protocol 2.0 daemon = %v, want ErrIncompatibleVersion", err)
+// Dial checks the daemon's protocol version: another major is refused, a later minor accepted.
+func TestProtocolVersionIsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		want    error
+	}{
+		{"2.0", sl.ErrIncompatibleVersion},
+		{"1.7", nil},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			ctx := testContext(t, 10*time.Second)
+			path := fakeDaemon(t, func(req map[string]any) any {
+				return map[string]any{"jsonrpc": "2.0", "id": req["id"],
+					"result": map[string]any{"version": "9.9", "protocol_version": tc.version, "pid": 1}}
+			})
+			c, err := sl.Dial(ctx, path)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Dial to a protocol %s daemon = %v, want %v", tc.version, err, tc.want)
+			}
+			if c != nil {
+				c.Close()
+			}
+		})
 	}
-}
-
-func TestMinorVersionIsAccepted(t *testing.T) {
-	ctx := testContext(t, 10*time.Second)
-	path := fakeDaemon(t, func(req map[string]any) any {
-		return map[string]any{"jsonrpc": "2.0", "id": req["id"],
-			"result": map[string]any{"version": "1.7", "protocol_version": "1.7", "pid": 1}}
-	})
-	c, err := sl.Dial(ctx, path)
-	if err != nil {
-		t.Fatalf("Dial to a protocol 1.7 daemon: %v", err)
-	}
-	c.Close()
 }
 
 // An error with a null id followed by a hang-up (how the daemon refuses a peer, 1010) is what
