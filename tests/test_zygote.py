@@ -310,13 +310,19 @@ def _release(fifo: Path, value: int) -> None:
     os.close(fd[0])
 
 
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    """A named pipe: a child blocks reading it until the test writes (see _release)."""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
 @pytest.mark.timeout(60)
 def test_zygote_killed_while_its_child_runs_loses_nothing(
-    daemons: dict[str, Daemon], tmp_path: Path
+    daemons: dict[str, Daemon], fifo: Path
 ) -> None:
     d = daemons["zygote"]
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
     target, args = _blocking_child(fifo)
     with d.client() as c:
         p = c.call("process.create", {"target": target, "args": args})
@@ -371,12 +377,8 @@ def test_a_zygote_that_cannot_start_leaves_python_targets_working(tmp_path: Path
 
 
 @pytest.mark.timeout(60)
-def test_orphans_adopted_by_the_daemon_are_reaped(
-    daemons: dict[str, Daemon], tmp_path: Path
-) -> None:
+def test_orphans_adopted_by_the_daemon_are_reaped(daemons: dict[str, Daemon], fifo: Path) -> None:
     d = daemons["zygote"]
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
     # A program that leaves a child behind and exits: the child is re-parented to the daemon.
     argv = ["sh", "-c", f"cat {fifo} >/dev/null 2>&1 & echo $!; exit 3"]
     o = run(d, {"argv": argv})

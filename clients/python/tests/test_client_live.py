@@ -166,30 +166,19 @@ def test_output_can_be_discarded(client: Client, capfd: pytest.CaptureFixture[st
 # -- targets -------------------------------------------------------------------------------------
 
 
-def test_a_module_function_with_args_and_kwargs(client: Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("target", "text"),
+    [(slc_helpers.write_text, "pickled"), ("slc_helpers:write_text", "by reference")],
+    ids=["module function", "reference string"],
+)
+def test_a_python_target_with_args_and_kwargs(
+    client: Client, tmp_path: Path, target: object, text: str
+) -> None:
     out = tmp_path / "out"
-    p = Process(
-        target=slc_helpers.write_text,
-        args=[str(out), "pickled"],
-        kwargs={"suffix": "!"},
-        client=client,
-    )
+    p = Process(target=target, args=[str(out), text], kwargs={"suffix": "!"}, client=client)
     p.start()
     p.join()
-    assert p.exitcode == 0 and out.read_text() == "pickled!"
-
-
-def test_a_reference_string_target(client: Client, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    p = Process(
-        target="slc_helpers:write_text",
-        args=[str(out), "by name"],
-        kwargs={"suffix": "?"},
-        client=client,
-    )
-    p.start()
-    p.join()
-    assert p.exitcode == 0 and out.read_text() == "by name?"
+    assert p.exitcode == 0 and out.read_text() == text + "!"
 
 
 def test_a_command_target(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
