@@ -123,10 +123,9 @@ class Connection:
             close_fds(fds)
             log.exception("request handler failed")
             return
-        if coro is None or type(coro) is bytes:  # answered without a coroutine at all
+        if coro is None or isinstance(coro, bytes):  # answered without a coroutine at all
             self._answered(coro, fds)
             return
-        assert not isinstance(coro, bytes)
         try:
             waiting = coro.send(None)
         except StopIteration as done:
