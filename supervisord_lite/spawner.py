@@ -556,6 +556,9 @@ class ZygoteSpawner:
         if self.zygote is not None:
             self.zygote.kill()
         self._fresh.close()
+        # The zygote's death raises a SIGCHLD, maybe after the event loop has closed its wakeup
+        # fd: with the handler still there, Python would print "Exception ignored ... EBADF".
+        self.reaper.close()
 
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:

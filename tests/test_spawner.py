@@ -212,3 +212,34 @@ def test_zygote_child_reports_a_missing_cwd(zygote: Zygote, tmp_path: Path) -> N
         os.close(fd)
     with os.fdopen(status_r, "rb") as status:
         assert status.read() == b"!cwd 2\n"  # ENOENT, and nothing ran
+
+
+# A process of its own: a ZygoteSpawner makes its process a child subreaper for good.
+_CLOSE_ZYGOTE_SPAWNER = """
+import asyncio, signal
+from supervisord_lite.spawner import ZygoteSpawner
+
+async def main():
+    spawner = ZygoteSpawner(socket_path=None)  # the zygote starts, its SIGCHLD is watched
+    watched = signal.getsignal(signal.SIGCHLD) is not signal.SIG_DFL
+    spawner.close()
+    print(watched, signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.timeout(30)
+def test_a_closed_zygote_spawner_stops_watching_sigchld() -> None:
+    # The daemon closes its event loop right after: a SIGCHLD handler left behind (the zygote's
+    # death raises one) could write to the loop's closed wakeup fd ("Exception ignored ... EBADF").
+    done = subprocess.run(
+        [sys.executable, "-c", _CLOSE_ZYGOTE_SPAWNER],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=25,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
