@@ -287,7 +287,8 @@ class PopenSpawner:
         self._devnull: int | None = None
 
     def close(self) -> None:
-        """Nothing to stop: every child is watched through its own pidfd."""
+        """Children need no stopping (each is watched through its own pidfd); only the /dev/null
+        fd kept for programs' stdin is closed."""
         if self._devnull is not None:
             os.close(self._devnull)
             self._devnull = None
@@ -318,9 +319,7 @@ class PopenSpawner:
                 setsigdef=_RESTORED_SIGNALS,  # as Popen's restore_signals
             )
         except OSError as exc:
-            raise errors.SpawnFailed(
-                f"cannot start {argv[0]!r}: {exc.strerror or exc}", errno=exc.errno
-            ) from None
+            raise _cannot_start(argv[0], exc) from None
 
     def child_env(self, request: SpawnRequest) -> dict[str, str]:
         env = _merge_env(self.env, request.target.env)
@@ -361,9 +360,7 @@ class PopenSpawner:
                 if status_r is not None:
                     os.close(status_r)
                 what = target.cwd if _is_cwd_error(exc, target.cwd) else argv[0]
-                raise errors.SpawnFailed(
-                    f"cannot start {what!r}: {exc.strerror or exc}", errno=exc.errno
-                ) from None
+                raise _cannot_start(what, exc) from None
             finally:
                 for fd in pass_fds:
                     os.close(fd)
@@ -617,10 +614,8 @@ class ZygoteSpawner:
             if line.startswith(b"!cwd "):
                 status.close()
                 os.close(gate_w)
-                errno = int(line[5:])
-                raise errors.SpawnFailed(
-                    f"cannot start {request.target.cwd!r}: {os.strerror(errno)}", errno=errno
-                )
+                code = int(line[5:])
+                raise _cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
             return PidfdChild(
                 int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
             )
@@ -696,6 +691,11 @@ def seal_inherited_fds() -> None:
         if fd > 2:
             with contextlib.suppress(OSError):
                 os.set_inheritable(fd, False)
+
+
+def _cannot_start(what: str | None, exc: OSError) -> errors.SpawnFailed:
+    """The error for a program (or working directory) that could not be started."""
+    return errors.SpawnFailed(f"cannot start {what!r}: {exc.strerror or exc}", errno=exc.errno)
 
 
 def _is_cwd_error(exc: OSError, cwd: str | None) -> bool:
