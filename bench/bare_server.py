@@ -1,4 +1,4 @@
-"""What the bench's own servers share: serve an asyncio protocol on a Unix socket until SIGTERM.
+"""What the bench's own servers share: a protocol base, and serving on a Unix socket until SIGTERM.
 
 `python -m bench.echo_server PATH` and `python -m bench.floor_server PATH` print "ready" once they
 listen, and remove their socket when stopped.
@@ -11,6 +11,15 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+
+
+class Stream(asyncio.Protocol):
+    """A connection's transport and the bytes of its line not yet complete (`buf`)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buf = b""
 
 
 async def serve(path: str, protocol: Callable[[], asyncio.Protocol]) -> None:

@@ -5,17 +5,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from bench.bare_server import main
+from bench.bare_server import Stream, main
 
 
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.buf = b""
-
+class Echo(Stream):
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data
         end = buf.rfind(b"\n") + 1

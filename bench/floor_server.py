@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.bare_server import main
+from bench.bare_server import Stream, main
 
 DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 ENV = dict(os.environ)
@@ -59,12 +59,7 @@ class Process:
 PROCESSES: dict[int, Process] = {}
 
 
-class Floor(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.buf = b""
-
+class Floor(Stream):
     def data_received(self, data: bytes) -> None:
         lines = (self.buf + data).split(b"\n")
         self.buf = lines.pop()

@@ -427,38 +427,30 @@ def tput(plan: Plan, echo: Server, daemon: Server, pid: int) -> Row:
     )
 
 
-def create_start_join(client: Raw) -> None:
-    p = client.call("process.create", {"target": {"argv": ["/bin/true"]}})
-    client.call("process.start", {"id": p["id"], "output": "null"})
-    client.call("process.join", {"id": p["id"]})
+def create_start_join(client: Raw, *, pipelined: bool = False) -> None:
+    """Run /bin/true to its end in three round trips, or in two with start and join sent together
+    (PROTOCOL.md, "Order")."""
+    pid = client.call("process.create", {"target": {"argv": ["/bin/true"]}})["id"]
+    start, join = ("process.start", {"id": pid, "output": "null"}), ("process.join", {"id": pid})
+    if not pipelined:
+        client.call(*start)
+        client.call(*join)
+        return
+    client.sock.sendall(client.request(*start) + client.request(*join))
+    for _ in range(2):
+        if "error" in json.loads(client.readline()):
+            raise RuntimeError("start or join failed")
 
 
 def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
     d = Raw(daemon.path)
     f = Raw(floor.path)
-
-    def ours() -> None:
-        create_start_join(d)
-
-    def bare() -> None:
-        create_start_join(f)
-
-    def pipelined() -> None:
-        """start and join sent together (PROTOCOL.md, "Order"): two round trips, not three."""
-        p = d.call("process.create", {"target": {"argv": ["/bin/true"]}})
-        start, join = (
-            d.request("process.start", {"id": p["id"], "output": "null"}),
-            d.request("process.join", {"id": p["id"]}),
-        )
-        d.sock.sendall(start + join)
-        for _ in range(2):
-            if "error" in json.loads(d.readline()):
-                raise RuntimeError("start or join failed")
-
-    def anchor() -> None:
-        subprocess.run(["/bin/true"], check=True)
-
-    fns = {"anchor": anchor, "ours": ours, "pipelined": pipelined, "floor": bare}
+    fns: dict[str, Callable[[], object]] = {
+        "anchor": lambda: subprocess.run(["/bin/true"], check=True),
+        "ours": lambda: create_start_join(d),
+        "pipelined": lambda: create_start_join(d, pipelined=True),
+        "floor": lambda: create_start_join(f),
+    }
     interleaved(5, fns)  # warm up
     median = interleaved(plan.reps * plan.spawn_runs, fns)
     rows = [
