@@ -185,6 +185,9 @@ class PidfdChild:
         self._on_exit(code)
         return True
 
+    def poll(self) -> None:
+        self.reap()
+
     def _stop_watching(self) -> None:
         if self._watching and self._pidfd is not None:
             self._loop.remove_reader(self._pidfd)

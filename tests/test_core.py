@@ -21,6 +21,8 @@ class FakeChild:
         self.signals: list[int] = []
         self.load_problem = load_problem
         self.dies_on: set[int] = {signal.SIGKILL}
+        self.unseen: int | None = None  # an exit the event loop has not reported yet
+        self.polls = 0
 
     @property
     def pid(self) -> int:
@@ -35,6 +37,12 @@ class FakeChild:
         self.signals.append(signum)
         if signum in self.dies_on:  # like a real child: the exit is reported later, by the loop
             asyncio.get_running_loop().call_soon(self.exit, -signum)
+
+    def poll(self) -> None:
+        self.polls += 1
+        code, self.unseen = self.unseen, None
+        if code is not None:
+            self.exit(code)
 
     def exit(self, code: int) -> None:
         self.on_exit(code)
@@ -118,6 +126,30 @@ def test_bad_targets() -> None:
         sv.create(caller=None, target=Target(kind=TargetKind.ARGV))
     with pytest.raises(errors.BadTarget):
         sv.create(caller=None, target=Target(kind=TargetKind.PICKLE, payload="x"), args=[1])
+
+
+def test_join_reaps_an_exit_the_loop_has_not_reported_yet() -> None:
+    """A join polls a running child first: if it has exited (on one CPU it often has, before the
+    join is even read), the join ends at its first step, without waiting for the loop's wake-up."""
+
+    async def go() -> None:
+        sv, spawner = make()
+        p = sv.create(caller=None, target=Target())
+        await sv.start(p.id)
+        child = spawner.children[0]
+        waiting = asyncio.create_task(sv.join(p.id, timeout=None, caller=None))
+        await asyncio.sleep(0)  # its first step: the child still runs, so it waits
+        assert not waiting.done() and child.polls == 1
+        child.unseen = 7
+        join = sv.join(p.id, timeout=None, caller=None)
+        with pytest.raises(StopIteration) as ended:
+            join.send(None)
+        assert ended.value.value is p and (p.state, p.exitcode) == ("exited", 7)
+        assert (await waiting).exitcode == 7  # the earlier join has its answer too
+        await sv.join(p.id, timeout=None, caller=None)
+        assert child.polls == 2  # an exited process is not polled again
+
+    run(go())
 
 
 def test_start_once_join_many() -> None:

@@ -76,6 +76,27 @@ def test_pidfd_child_reports_its_exit_once_and_ignores_signals_after() -> None:
     assert asyncio.run(go()) == [5]
 
 
+def test_pidfd_child_poll_reaps_an_exit_before_the_loop_sees_it() -> None:
+    async def go() -> list[int]:
+        loop = asyncio.get_running_loop()
+        codes: list[int] = []
+        code = "import sys; sys.exit(int(sys.stdin.read()))"
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+        child = PidfdChild(proc.pid, codes.append, loop, popen=proc)
+        child.poll()  # it waits for its stdin: nothing to reap
+        assert codes == []
+        assert proc.stdin is not None
+        proc.stdin.write(b"4")
+        proc.stdin.close()
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped; no loop turn
+        child.poll()
+        assert codes == [4] and proc.returncode == 4  # reported before poll returned
+        await asyncio.sleep(0)  # the loop no longer watches its pidfd: no second report
+        return codes
+
+    assert asyncio.run(go()) == [4]
+
+
 def test_popen_spawner_python_target_and_load_failure(tmp_path: Path) -> None:
     async def go(target: Target) -> tuple[str | None, int]:
         spawner = PopenSpawner(socket_path=None)

@@ -72,6 +72,11 @@ class Child(Protocol):
         """Send a signal; a no-op once the child has been reaped."""
         ...
 
+    def poll(self) -> None:
+        """Reap the child now if it has exited, before the event loop would have: its `on_exit`
+        has run when this returns. A no-op while it runs, and once it has been reaped."""
+        ...
+
 
 ExitCallback = Callable[[int], None]
 

@@ -207,6 +207,11 @@ class Supervisor:
             raise errors.JoinSelf(
                 f"process {record.id} cannot join itself: that would wait for ever", id=record.id
             )
+        if record.state is State.RUNNING and record.child is not None:
+            # The child may have exited already, its pidfd not yet seen by the loop: on one CPU
+            # it ran to its end before this join was read. Answered now, without a wait and the
+            # two loop turns a waiting join costs. (One waitid when it still runs.)
+            record.child.poll()
         if timeout is None:
             await record.exited.wait()
         else:
