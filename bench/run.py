@@ -322,18 +322,18 @@ def per_call(n: int, fn: Callable[[], object]) -> float:
 
 
 @contextlib.contextmanager
-def pinned(servers: list[Server]) -> Iterator[None]:
-    """The servers on the last CPU, this process (the client) on the first, for the duration.
+def pinned(servers: list[Server], *, together: bool = False) -> Iterator[None]:
+    """For the duration, the servers on the last CPU and this process (the client) on the first;
+    or, `together`, all of them on the first. Children started meanwhile inherit their parent's CPU.
 
     Left to the scheduler, a client and a server share a CPU in some runs and not in others, and a
     round trip costs twice as much across CPUs: the echo server read 34 µs in one run and 62 µs in
-    the next, and the ratio swung from 1.3 to 3.0. Pinned, each side pays the same cross-CPU
-    wake-ups in every run. (Children started meanwhile would inherit the pinning: none are.)"""
+    the next, and the ratio swung from 1.3 to 3.0. Pinned, each side pays the same in every run."""
     cpus = sorted(os.sched_getaffinity(0))
     before = {s.proc.pid: os.sched_getaffinity(s.proc.pid) for s in servers}
     try:
         for s in servers:
-            os.sched_setaffinity(s.proc.pid, {cpus[-1]})
+            os.sched_setaffinity(s.proc.pid, {cpus[0] if together else cpus[-1]})
         os.sched_setaffinity(0, {cpus[0]})
         yield
     finally:
@@ -451,8 +451,12 @@ def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
         "pipelined": lambda: create_start_join(d, pipelined=True),
         "floor": lambda: create_start_join(f),
     }
-    interleaved(5, fns)  # warm up
-    median = interleaved(plan.reps * plan.spawn_runs, fns)
+    # All on one CPU, children included (the anchor's too): unpinned, where the scheduler put the
+    # servers against the client moved ours from 1.44 to 1.75 across five runs of the same code,
+    # and the floor from 1.27 to 1.51. On one CPU, runs agree to 0.02.
+    with pinned([daemon, floor], together=True):
+        interleaved(5, fns)  # warm up
+        median = interleaved(plan.reps * plan.spawn_runs, fns)
     rows = [
         Row(what, 'subprocess.run(["/bin/true"])', "ms", median["anchor"], median[name], target)
         for what, name, target in (
