@@ -29,7 +29,8 @@ def test_make_bench_quick_runs_and_prints_the_table() -> None:
     out = done.stdout
     assert "| what | anchor | anchor | ours | ours/anchor | target |" in out
     for row in (
-        "round trip of process.getName, one client",
+        "round trip of process.getName, one client, across two CPUs",
+        "same, client and servers on one CPU",
         "calls/s of process.getName, 8 concurrent clients",
         'create+start+join of argv ["/bin/true"]',
         "same, the floor: bench/floor_server.py",
