@@ -186,7 +186,14 @@ class PidfdChild:
         return True
 
     def poll(self) -> None:
-        self.reap()
+        if self._pidfd is None or not self._watching:
+            return  # reaped, or exited before it was re-parented to us: the reaper has it
+        try:
+            exited = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return  # not our child yet (a zygote child whose intermediate still runs)
+        if exited is not None:
+            self.reap()
 
     def _stop_watching(self) -> None:
         if self._watching and self._pidfd is not None:

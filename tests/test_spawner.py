@@ -97,6 +97,24 @@ def test_pidfd_child_poll_reaps_an_exit_before_the_loop_sees_it() -> None:
     assert asyncio.run(go()) == [4]
 
 
+def test_pidfd_child_poll_leaves_a_process_that_is_not_its_child_alone() -> None:
+    """As a zygote child is until its intermediate has exited: waitid on its pidfd fails whether it
+    runs or not, so polling it must not take that for an exit."""
+
+    async def go() -> list[int]:
+        codes: list[int] = []
+        child = PidfdChild(os.getppid(), codes.append, asyncio.get_running_loop())
+        child.poll()
+        child.poll()
+        fd = child._pidfd  # still watched: let it go
+        assert fd is not None
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        return codes
+
+    assert asyncio.run(go()) == []
+
+
 def test_popen_spawner_python_target_and_load_failure(tmp_path: Path) -> None:
     async def go(target: Target) -> tuple[str | None, int]:
         spawner = PopenSpawner(socket_path=None)
