@@ -137,15 +137,17 @@ def test_join_reaps_an_exit_the_loop_has_not_reported_yet() -> None:
         p = sv.create(caller=None, target=Target())
         await sv.start(p.id)
         child = spawner.children[0]
-        waiting = asyncio.create_task(sv.join(p.id, timeout=None, caller=None))
-        await asyncio.sleep(0)  # its first step: the child still runs, so it waits
-        assert not waiting.done() and child.polls == 1
+        waiting = sv.join(p.id, timeout=None, caller=None)
+        waiting.send(None)  # its first step: the child still runs, so it waits (no StopIteration)
+        assert child.polls == 1
         child.unseen = 7
         join = sv.join(p.id, timeout=None, caller=None)
         with pytest.raises(StopIteration) as ended:
             join.send(None)
         assert ended.value.value is p and (p.state, p.exitcode) == ("exited", 7)
-        assert (await waiting).exitcode == 7  # the earlier join has its answer too
+        with pytest.raises(StopIteration) as earlier:
+            waiting.send(None)  # the earlier join has its answer too
+        assert earlier.value.value.exitcode == 7
         await sv.join(p.id, timeout=None, caller=None)
         assert child.polls == 2  # an exited process is not polled again
 
