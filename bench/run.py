@@ -467,7 +467,7 @@ def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
     }
     # All on one CPU, children included (the anchor's too): unpinned, where the scheduler put the
     # servers against the client moved ours from 1.44 to 1.75 across five runs of the same code,
-    # and the floor from 1.27 to 1.51. On one CPU, runs agree to 0.02.
+    # and the floor from 1.27 to 1.51. On one CPU, eight runs read 1.48 to 1.53 and 1.39 to 1.41.
     with pinned([daemon, floor], together=True):
         interleaved(5, fns)  # warm up
         median = interleaved(plan.reps * plan.spawn_runs, fns)
