@@ -82,10 +82,6 @@ def _request_problem(msg: Any) -> str | None:
     return None
 
 
-def _identity(x: Any) -> Any:
-    return x
-
-
 def _fail(code: int, message: str, data: Any = None) -> Any:
     """jsonrpcserver's Error, with "data" left out (not null) when there is none."""
     return Error(int(code), message) if data is None else Error(int(code), message, data)
