@@ -12,10 +12,10 @@ from pathlib import Path
 
 from supervisord_lite import systemd
 from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.owner import make_spawner, seal_inherited_fds
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
-from supervisord_lite.spawner import make_spawner, seal_inherited_fds
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket

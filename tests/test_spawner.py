@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from supervisord_lite.core.model import Output, SpawnRequest, Target, TargetKind
-from supervisord_lite.spawner import (
+from supervisord_lite.owner import (
     PidfdChild,
     PopenSpawner,
     StatusReader,
@@ -135,7 +135,13 @@ class Zygote:
     def __init__(self, spares: int) -> None:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisord_lite.zygote", str(theirs.fileno()), str(spares)],
+            [
+                sys.executable,
+                "-m",
+                "supervisord_lite.owner.zygote",
+                str(theirs.fileno()),
+                str(spares),
+            ],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             cwd=REPO,
@@ -256,7 +262,7 @@ def test_zygote_child_reports_a_missing_cwd(zygote: Zygote, tmp_path: Path) -> N
 # A process of its own: a ZygoteSpawner makes its process a child subreaper for good.
 _CLOSE_ZYGOTE_SPAWNER = """
 import asyncio, signal
-from supervisord_lite.spawner import ZygoteSpawner
+from supervisord_lite.owner import ZygoteSpawner
 
 async def main():
     spawner = ZygoteSpawner(socket_path=None)  # the zygote starts, its SIGCHLD is watched

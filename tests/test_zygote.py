@@ -252,11 +252,11 @@ def test_output_daemon_and_null(daemons: dict[str, Daemon], path: str) -> None:
 
 def test_targets_run_in_the_zygote_unless_told_otherwise(daemons: dict[str, Daemon]) -> None:
     src = "import sys; print(sys.modules['__main__'].__spec__.name)"
-    assert run(daemons["zygote"], py(src), args=[src]).out == "supervisord_lite.zygote\n"
-    assert run(daemons["fresh"], py(src), args=[src]).out == "supervisord_lite.child\n"
+    assert run(daemons["zygote"], py(src), args=[src]).out == "supervisord_lite.owner.zygote\n"
+    assert run(daemons["fresh"], py(src), args=[src]).out == "supervisord_lite.owner.child\n"
     # A change of a variable read at interpreter start-up needs a fresh interpreter.
     o = run(daemons["zygote"], py(src, env={"PYTHONHASHSEED": "3"}), args=[src])
-    assert o.out == "supervisord_lite.child\n"
+    assert o.out == "supervisord_lite.owner.child\n"
 
 
 def test_the_zygote_holds_only_its_own_socket(daemons: dict[str, Daemon]) -> None:
@@ -339,7 +339,7 @@ def test_zygote_killed_while_its_child_runs_loses_nothing(
         wait_until(lambda: zygote_pid(d) not in (None, old), timeout=20, what="a new zygote")
     src = "import sys; print(sys.modules['__main__'].__spec__.name)"
     wait_until(
-        lambda: run(d, py(src), args=[src]).out == "supervisord_lite.zygote\n",
+        lambda: run(d, py(src), args=[src]).out == "supervisord_lite.owner.zygote\n",
         timeout=20,
         what="targets to start from the new zygote",
     )
@@ -370,7 +370,7 @@ def test_a_zygote_that_cannot_start_leaves_python_targets_working(tmp_path: Path
         wait_until(lambda: d.stderr().count("the zygote (pid") >= 2, timeout=20, what="retries")
         src = "import sys; print(sys.modules['__main__'].__spec__.name)"
         o = run(d, py(src), args=[src])
-        assert (o.exitcode, o.out) == (0, "supervisord_lite.child\n")
+        assert (o.exitcode, o.out) == (0, "supervisord_lite.owner.child\n")
         assert run(d, py("raise SystemExit(4)"), args=["raise SystemExit(4)"]).exitcode == 4
     finally:
         stop_daemon(d)

@@ -1,6 +1,6 @@
 """The zygote: a pre-imported, single-threaded Python process that forks Python targets.
 
-`python -m supervisord_lite.zygote SOCK_FD SPARES [MODULE ...]` imports the modules to preload, then
+`python -m supervisord_lite.owner.zygote SOCK_FD SPARES [MODULE ...]` imports the modules to preload, then
 keeps SPARES "spare" children ready: processes forked from it that wait on SOCK_FD (a SOCK_SEQPACKET
 socket whose other end is the daemon's) for a request, like Android's pre-forked app processes. The
 fork is thus done before the request comes. The zygote says "R" (ready) on SOCK_FD once it has its
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     import json  # noqa: F401  (what every child needs, imported once here)
     import multiprocessing  # noqa: F401
 
-    from supervisord_lite import child  # noqa: F401
+    from supervisord_lite.owner import child  # noqa: F401
 
     if len(os.listdir("/proc/self/task")) > 1:
         sys.stderr.write(
@@ -227,7 +227,7 @@ _WARM_SPEC = (
 def _run(spec_fd: int, status_fd: int, gate_fd: int) -> int:
     import json
 
-    from supervisord_lite import child
+    from supervisord_lite.owner import child
 
     spec: dict[str, Any] = json.loads(child.read_all(spec_fd))
     if _Drift.env:
@@ -246,7 +246,7 @@ def _run(spec_fd: int, status_fd: int, gate_fd: int) -> int:
             os._exit(127)
     # From here on this process runs the target: the daemon learns its pid now.
     os.write(status_fd, b"%d\n" % os.getpid())
-    # What `python -m supervisord_lite.child` would have: the working directory first on sys.path.
+    # What `python -m supervisord_lite.owner.child` would have: the working directory first on sys.path.
     sys.path[0] = os.getcwd()
     sys.argv[:] = [child.__file__]
     if os.isatty(1):

@@ -1,10 +1,10 @@
-"""The first code a Python target's child runs: `python -m supervisord_lite.child SPEC_FD STATUS_FD`.
+"""The first code a Python target's child runs: `python -m supervisord_lite.owner.child SPEC_FD STATUS_FD`.
 
 It loads the target, reports on STATUS_FD whether that worked (nothing written and the fd closed
 means yes), then runs it with multiprocessing's exit-code rules. The daemon never unpickles a
 payload: this, in the child, is the only place that does.
 
-The zygote's children (supervisord_lite.zygote) run the same `bootstrap()` after a fork, so the two
+The zygote's children (supervisord_lite.owner.zygote) run the same `bootstrap()` after a fork, so the two
 paths cannot drift apart: same load report, same exit codes, same tracebacks.
 """
 

@@ -1,0 +1,303 @@
+"""Python targets from the zygote (supervisord_lite.owner.zygote), a pre-imported process that forks
+them. The owner is a child subreaper: the zygote double-forks, so every target is re-parented to
+the owner and is watched exactly like a Popen child. When the zygote is down (it is restarted),
+Python targets take the fresh-interpreter path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+
+from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
+from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
+from supervisord_lite.owner.programs import PopenSpawner
+from supervisord_lite.owner.reaper import Reaper
+from supervisord_lite.owner.spec import (
+    STARTUP_ENV_PREFIXES,
+    cannot_start,
+    close_all,
+    dup_output,
+    output_fds,
+    spec_memfd,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _Zygote:
+    """The zygote process and the daemon's end of its SOCK_SEQPACKET socket."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        python: str,
+        env: Mapping[str, str],
+        preload: Iterable[str],
+        spares: int,
+        reaper: Reaper,
+        on_exit: Callable[[_Zygote, int], None],
+    ) -> None:
+        self._loop = loop
+        self.ready = False
+        self.started = time.monotonic()
+        self._queue: deque[list[int]] = deque()
+        self._closed = False
+        self._on_exit = on_exit
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            # A fresh interpreter with nothing but its socket: no listening socket, no client
+            # connection, no systemd variable reaches it.
+            popen = subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "supervisord_lite.owner.zygote",
+                    str(theirs.fileno()),
+                    str(spares),
+                    *preload,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=2,
+                env=dict(env),
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.pid = popen.pid
+        self._sock = ours
+        ours.setblocking(False)
+        self._process = PidfdChild(popen.pid, self._exited, loop, popen=popen, reaper=reaper)
+        loop.add_reader(ours.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = self._sock.recv(16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data == b"R":
+            self.ready = True
+        elif not data:
+            self.close()
+
+    def submit(self, fds: list[int]) -> None:
+        """Send one request; the fds are this object's to close (after sending, or if it cannot)."""
+        if self._closed:
+            close_all(fds)  # the child's status pipe reaches EOF: the caller falls back
+            return
+        self._queue.append(fds)
+        if len(self._queue) == 1:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._queue:
+            fds = self._queue[0]
+            try:
+                socket.send_fds(self._sock, [b"S"], fds)
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self._sock.fileno(), self._writable)
+                return
+            except OSError:
+                self.close()
+                return
+            self._queue.popleft()
+            close_all(fds)
+
+    def _writable(self) -> None:
+        self._loop.remove_writer(self._sock.fileno())
+        self._flush()
+
+    def _exited(self, code: int) -> None:
+        self.close()
+        self._on_exit(self, code)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.ready = False
+        self._loop.remove_reader(self._sock.fileno())
+        self._loop.remove_writer(self._sock.fileno())
+        self._sock.close()
+        while self._queue:
+            close_all(self._queue.popleft())
+
+    def kill(self) -> None:
+        self.close()
+        self._process.signal(signal.SIGKILL)
+
+
+class ZygoteSpawner:
+    """Python targets from the zygote, programs (and Python targets while it is down) via Popen."""
+
+    def __init__(
+        self,
+        *,
+        socket_path: str | None,
+        preload: Iterable[str] = (),
+        spares: int = 2,
+        python: str = sys.executable,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._spares = spares
+        self.reaper = Reaper(self._loop)
+        self._fresh = PopenSpawner(socket_path=socket_path, python=python, reaper=self.reaper)
+        self._python = python
+        self._preload = tuple(preload)
+        self.zygote: _Zygote | None = None
+        self._restart_delay = 0.0
+        self._restart: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._start_zygote()
+
+    # -- the zygote's life -----------------------------------------------------------------
+    def _start_zygote(self) -> None:
+        self._restart = None
+        if self._closed:
+            return
+        try:
+            self.zygote = _Zygote(
+                self._loop,
+                python=self._python,
+                env=self._fresh.env,
+                preload=self._preload,
+                spares=self._spares,
+                reaper=self.reaper,
+                on_exit=self._zygote_exited,
+            )
+        except OSError as exc:
+            log.error("cannot start the zygote: %s", exc)
+            self._schedule_restart(0.0)
+
+    def _zygote_exited(self, zygote: _Zygote, code: int) -> None:
+        if self.zygote is zygote:
+            self.zygote = None
+        if self._closed:
+            return
+        log.warning(
+            "the zygote (pid %d) exited with %d; Python targets start from a fresh interpreter "
+            "until it is back",
+            zygote.pid,
+            code,
+        )
+        self._schedule_restart(time.monotonic() - zygote.started)
+
+    def _schedule_restart(self, lived: float) -> None:
+        # At once after a long life; with a growing delay (up to 10 s) if it keeps dying.
+        self._restart_delay = 0.0 if lived > 10 else min(max(0.1, 2 * self._restart_delay), 10.0)
+        self._restart = self._loop.call_later(self._restart_delay, self._start_zygote)
+
+    def close(self) -> None:
+        """Stop the zygote (the daemon is stopping). Children already started are not touched."""
+        self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+        if self.zygote is not None:
+            self.zygote.kill()
+        self._fresh.close()
+        # The zygote's death raises a SIGCHLD, maybe after the event loop has closed its wakeup
+        # fd: with the handler still there, Python would print "Exception ignored ... EBADF".
+        self.reaper.close()
+
+    # -- spawning --------------------------------------------------------------------------
+    async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
+        zygote = self.zygote
+        if (
+            zygote is None
+            or not zygote.ready
+            or not zygote_can_run(request.target, self._fresh.env)
+        ):
+            return await self._fresh.spawn(request, on_exit)  # no await before the child exists
+        # A request handed to the zygote runs to its end even if the caller gives up meanwhile
+        # (a client that hangs up in the middle of a start): the child may exist by then, and it
+        # must still be watched and its exit reported.
+        task = asyncio.ensure_future(self._spawn_python(zygote, request, on_exit))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _spawn_python(
+        self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
+    ) -> PidfdChild:
+        try:
+            started = await self._spawn_in_zygote(zygote, request, on_exit)
+        except BaseException:
+            close_all(request.fds or ())
+            raise
+        if started is not None:
+            close_all(request.fds or ())
+            return started
+        log.info("the zygote did not start process %d; using a fresh interpreter",
+                 request.process_id)  # fmt: skip
+        return await self._fresh.spawn(request, on_exit)  # closes request.fds
+
+    async def _spawn_in_zygote(
+        self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
+    ) -> PidfdChild | None:
+        """Start the target in the zygote; None if no process was started there (fall back)."""
+        loop = self._loop
+        env = self._fresh.child_env(request)
+        base = self._fresh.env
+        delta: dict[str, str | None] = {k: v for k, v in env.items() if base.get(k) != v}
+        delta.update((k, None) for k in base.keys() - env.keys())
+        spec_fd = spec_memfd(request, delta)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        status = StatusReader(status_r, loop)
+        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+        out, err = output_fds(request)
+        fds = [spec_fd, dup_output(out), dup_output(err), status_w, gate_r]
+        self.reaper.pending += 1
+        try:
+            zygote.submit(fds)
+            line = await status.line()
+            if line is None:  # no child exists: the zygote died or could not fork
+                status.close()
+                os.close(gate_w)
+                return None
+            if line.startswith(b"!cwd "):
+                status.close()
+                os.close(gate_w)
+                code = int(line[5:])
+                raise cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
+            return PidfdChild(
+                int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
+            )
+        except BaseException:
+            status.close()
+            with contextlib.suppress(OSError):
+                os.close(gate_w)
+            raise
+        finally:
+            self.reaper.resolved()
+
+
+def zygote_can_run(target: Target, base_env: Mapping[str, str]) -> bool:
+    """A Python target whose environment changes nothing that is read at interpreter start-up."""
+    if not target.is_python:
+        return False
+    return not any(
+        k.startswith(STARTUP_ENV_PREFIXES) and base_env.get(k) != v for k, v in target.env.items()
+    )
+
+
+def _retrieve(task: asyncio.Future[PidfdChild]) -> None:
+    """Mark a shielded spawn's outcome as seen (its caller may have stopped waiting for it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a spawn whose caller went away failed: %s", task.exception())

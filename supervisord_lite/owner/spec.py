@@ -1,0 +1,124 @@
+"""What a child is started with: its environment, its output fds, its spec file, and the errors
+of a start that could not happen. Shared by every way of starting a child."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping
+
+import orjson
+
+from supervisord_lite.core import errors
+from supervisord_lite.core.model import Output, SpawnRequest
+
+# What systemd hands the daemon is the daemon's alone; a child that saw it could answer for us.
+PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+               "LISTEN_FDNAMES", "JOURNAL_STREAM", "SUPERVISORD_LITE_PROCESS_ID")  # fmt: skip
+
+# Variables read once when an interpreter (or libc) starts: a forked child cannot honour a change
+# of them, so a target that changes one takes the fresh-interpreter path.
+STARTUP_ENV_PREFIXES = ("PYTHON", "LD_", "LC_", "LANG", "MALLOC_", "GLIBC_TUNABLES", "TZ")
+
+
+def base_environment(socket_path: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    if socket_path is not None:
+        env["SUPERVISORD_LITE_SOCKET"] = socket_path
+    else:
+        env.pop("SUPERVISORD_LITE_SOCKET", None)
+    return env
+
+
+def close_all(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def dup_output(fd: int) -> int:
+    if fd == subprocess.DEVNULL:
+        return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return os.dup(fd)
+
+
+# Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays ignored across exec.
+RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def find_program(name: str, env: Mapping[str, str]) -> str:
+    """What exec*p would run: `name` itself if it has a slash, else the first executable file of
+    that name on the child's PATH (Popen searches the child's PATH too)."""
+    if "/" in name:
+        return name
+    for directory in os.get_exec_path(env):
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK) and os.path.isfile(path):
+            return path
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+def seal_inherited_fds() -> None:
+    """Make every fd above 2 that the daemon was started with close-on-exec: programs are started
+    without close_fds (see PopenSpawner._spawn_program), so none may be inheritable."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def cannot_start(what: str | None, exc: OSError) -> errors.SpawnFailed:
+    """The error for a program (or working directory) that could not be started."""
+    return errors.SpawnFailed(f"cannot start {what!r}: {exc.strerror or exc}", errno=exc.errno)
+
+
+def is_cwd_error(exc: OSError, cwd: str | None) -> bool:
+    return cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
+
+
+def output_fds(request: SpawnRequest) -> tuple[int, int]:
+    if request.output is Output.PASSED and request.fds is not None:
+        return request.fds
+    if request.output is Output.NULL:
+        return subprocess.DEVNULL, subprocess.DEVNULL
+    # The daemon's stderr, for stdout too: in --stdio mode fd 1 carries the protocol.
+    return 2, 2
+
+
+def merge_env(base: Mapping[str, str], extra: Mapping[str, str | None]) -> dict[str, str]:
+    env = dict(base)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
+    """The child's instructions, in an anonymous file: no size limit, no blocking, no trace in env."""
+    target = request.target
+    spec = {
+        "name": request.name,
+        "authkey": request.authkey,
+        "kind": target.kind.value,
+        "ref": target.ref,
+        "payload": target.payload,
+        "main_path": target.main_path,
+        "sys_path": list(target.sys_path),
+        "args": list(request.args),
+        "kwargs": dict(request.kwargs),
+        "env": env,  # what a zygote's child changes in its inherited environment (None: unset)
+        "cwd": target.cwd,
+    }
+    fd = os.memfd_create("supervisord-lite-spec", os.MFD_CLOEXEC)
+    data = orjson.dumps(spec)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
