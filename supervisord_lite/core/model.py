@@ -91,6 +91,33 @@ class Spawner(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Survivor:
+    """What an owner still holds from an earlier front: a child that still runs (with a live
+    handle), or an exit status the earlier front had not stored yet."""
+
+    process_id: int
+    pid: int | None
+    exitcode: int | None  # None while it still runs
+    child: Child | None  # a live handle while it runs
+
+
+class Owner(Spawner, Protocol):
+    """A spawner whose children outlive the front: the keeper process, or a cluster backend."""
+
+    async def reattach(self, on_exit: Callable[[int], ExitCallback]) -> list[Survivor]:
+        """Everything held from before; `on_exit(process_id)` gives each running one's callback."""
+        ...
+
+    def acknowledge(self, process_id: int) -> None:
+        """The front has stored this process's exit durably: the owner may forget it."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the owner at a clean stop of the front (children have been stopped)."""
+        ...
+
+
 @dataclass(eq=False, slots=True)
 class ProcessRecord:
     id: int
