@@ -13,6 +13,7 @@ class State(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
+    LOST = "lost"  # it was running when its owner was lost (a reboot): its exit code is unknown
 
 
 class TargetKind(enum.StrEnum):
@@ -56,6 +57,7 @@ class SpawnRequest:
     kwargs: Mapping[str, Any]
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
+    record: Mapping[str, Any] | None = None  # for a durable owner to hand back at reattach
 
 
 class Child(Protocol):
@@ -100,6 +102,7 @@ class Survivor:
     pid: int | None
     exitcode: int | None  # None while it still runs
     child: Child | None  # a live handle while it runs
+    record: Mapping[str, Any] | None = None  # the record as the owner was given it at start
 
 
 class Owner(Spawner, Protocol):
@@ -124,6 +127,7 @@ class ProcessRecord:
     identity: tuple[int, ...]  # ("Process-" + ":".join(identity)) is the default name
     name: str
     parent: ProcessRecord | None
+    parent_id: int | None  # stays when the parent's record is gone (released, or not reloaded)
     authkey: str
     target: Target
     args: Sequence[Any]
@@ -135,7 +139,5 @@ class ProcessRecord:
     child: Child | None = None
     children_created: int = 0
     exited: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def parent_id(self) -> int | None:
-        return None if self.parent is None else self.parent.id
+    unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
+    spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)

@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from supervisord_lite.core import errors
+from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
     Output,
     ProcessRecord,
     Spawner,
     SpawnRequest,
     State,
+    Survivor,
     Target,
     TargetKind,
 )
+from supervisord_lite.core.persistence import from_document, to_document
+from supervisord_lite.core.store import META, PROCESS, Store
 from supervisord_lite.eager import resume
+
+log = logging.getLogger(__name__)
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
 _MAX_ANCESTRY = 128
@@ -42,7 +49,11 @@ class Supervisor:
         parent_of: Callable[[int], int | None],
         daemon_pid: int | None = None,
         on_change: Callable[[], None] | None = None,
+        store: Store | None = None,
+        acknowledge: Callable[[list[int]], None] | None = None,
     ) -> None:
+        """With a `store`, records are durable (loaded here, written in batches); `acknowledge`
+        tells a durable owner which exits are stored, so it may forget them."""
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
@@ -53,6 +64,10 @@ class Supervisor:
         self._last_id = 0
         self._children_of_main = 0
         self._shutting_down = False
+        self._journal: Journal | None = None
+        if store is not None:
+            self._load(store)
+            self._journal = Journal(store, meta=self._meta, acknowledge=acknowledge)
 
     # -- queries ---------------------------------------------------------------------------
     def get(self, process_id: int) -> ProcessRecord:
@@ -109,17 +124,23 @@ class Supervisor:
             identity = (*caller.identity, caller.children_created)
             authkey = caller.authkey
         self._last_id += 1
+        if self._journal is not None:
+            self._journal.reserve(self._last_id)
         record = ProcessRecord(
             id=self._last_id,
             identity=identity,
             name=name if name is not None else "Process-" + ":".join(map(str, identity)),
             parent=caller,
+            parent_id=None if caller is None else caller.id,
             authkey=authkey,
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
         )
         self._records[record.id] = record
+        if caller is not None:
+            self._touch(caller)
+        self._touch(record)
         return record
 
     async def start(
@@ -148,6 +169,8 @@ class Supervisor:
             waiting = start.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]  # no wait: a program, say
+        if record.child is None:  # the spawn itself waits (on the keeper): let others know when
+            record.spawned = asyncio.Event()
         # It waits (a Python target's load report). Once a spawn is under way it runs to its end
         # even if the caller goes away (a client that hangs up mid-start): the child must be
         # recorded, released and watched regardless. So it goes on in a task of its own.
@@ -167,11 +190,13 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
+            record=None if self._journal is None else to_document(record),
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
         except errors.SpawnFailed as exc:
             record.starting = False  # nothing ran: the process stays `created`
+            _settle(record)
             exc.data.setdefault("id", record.id)
             raise
         record.child = child
@@ -180,6 +205,8 @@ class Supervisor:
             record.state = State.RUNNING
             self._by_pid[child.pid] = record
         record.starting = False
+        _settle(record)
+        self._touch(record)
         self._on_change()
         problem = await child.loaded()
         if problem is not None:
@@ -197,7 +224,7 @@ class Supervisor:
     async def join(
         self, process_id: int, *, timeout: float | None, caller: ProcessRecord | None
     ) -> ProcessRecord:
-        record = self.get(process_id)
+        record = await self._spawned(self.get(process_id))
         if record.state is State.CREATED and not record.starting:
             raise errors.NotStarted(
                 f"process {record.id} has not been started; call process.start first",
@@ -220,19 +247,30 @@ class Supervisor:
         return record
 
     def set_name(self, process_id: int, name: str) -> None:
-        self.get(process_id).name = name
+        record = self.get(process_id)
+        record.name = name
+        self._touch(record)
 
     def set_authkey(self, process_id: int, value: str | None) -> None:
-        self.get(process_id).authkey = new_authkey() if value is None else value
-
-    def send_signal(self, process_id: int, signum: int) -> ProcessRecord:
         record = self.get(process_id)
-        if record.child is None:
+        record.authkey = new_authkey() if value is None else value
+        self._touch(record)
+
+    async def _spawned(self, record: ProcessRecord) -> ProcessRecord:
+        """Once a spawn under way has its pid (or has failed): a join or signal sent right after
+        a start acts as if sent after the start's answer (PROTOCOL.md, "Order")."""
+        if record.starting and record.spawned is not None:
+            await record.spawned.wait()
+        return record
+
+    async def send_signal(self, process_id: int, signum: int) -> ProcessRecord:
+        record = await self._spawned(self.get(process_id))
+        if record.state is State.CREATED and record.child is None:
             raise errors.NotStarted(
                 f"process {record.id} has not been started; there is nothing to signal",
                 id=record.id,
             )
-        if record.state is State.RUNNING:
+        if record.state is State.RUNNING and record.child is not None:
             record.child.signal(signum)
         return record
 
@@ -240,10 +278,96 @@ class Supervisor:
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
         record.exitcode = exitcode
         record.state = State.EXITED
+        record.child = None  # its pidfd and pipes are gone; nothing is left to hold
         if record.pid is not None:
             self._by_pid.pop(record.pid, None)
         record.exited.set()
+        record.unacknowledged = self._journal is not None and self._journal.holds_exits
+        self._touch(record)
         self._on_change()
+
+    def mark_lost(self, process_id: int, reason: str) -> None:
+        """It was running, and its owner no longer knows it: its exit code will never be known."""
+        record = self._records.get(process_id)
+        if record is None or record.state in (State.EXITED, State.LOST):
+            return
+        log.warning(
+            "process %d (%s, pid %s) is lost: %s", record.id, record.name, record.pid, reason
+        )
+        record.state = State.LOST
+        record.exitcode = None
+        record.child = None
+        if record.pid is not None and self._by_pid.get(record.pid) is record:
+            del self._by_pid[record.pid]
+        record.exited.set()
+        self._touch(record)
+
+    # -- durability ------------------------------------------------------------------------
+    def _load(self, store: Store) -> None:
+        meta = store.load(META).get("daemon")
+        if meta is not None:
+            self.authkey = meta["authkey"]
+            self._children_of_main = meta["children_of_main"]
+        docs = store.load(PROCESS)
+        for key in sorted(docs, key=int):
+            record = from_document(docs[key], self._records)
+            self._records[record.id] = record
+        # After a clean stop the exact last id; after a crash, past every id it may have given.
+        clean_last = meta["last_id"] if meta is not None and meta.get("clean") else 0
+        self._last_id = max(clean_last or store.reserved_ids(), max(self._records, default=0))
+
+    def reattach(self, survivors: Iterable[Survivor]) -> tuple[int, int, int]:
+        """Take back what the owner held across a restart of the front; every record that was
+        running and that the owner does not know is lost. Returns (running, exited, lost)."""
+        running = exited = lost = 0
+        for survivor in survivors:
+            record = self._records.get(survivor.process_id)
+            if record is None:
+                if survivor.record is None:
+                    continue
+                # Started just before a crash, before its record was written: the owner had it.
+                record = from_document(survivor.record, self._records)
+                self._records[record.id] = record
+                self._last_id = max(self._last_id, record.id)
+            record.pid = survivor.pid
+            record.starting = False
+            if survivor.exitcode is None and survivor.child is not None:
+                record.state = State.RUNNING
+                record.child = survivor.child
+                if record.pid is not None:
+                    self._by_pid[record.pid] = record
+                running += 1
+            else:
+                self._exited(record, survivor.exitcode if survivor.exitcode is not None else -255)
+                exited += 1
+            self._touch(record)
+        for record in self._records.values():
+            if record.state is State.RUNNING and record.child is None:
+                self.mark_lost(
+                    record.id, "its keeper no longer knows it (a reboot, or the keeper was killed)"
+                )
+                lost += 1
+        return running, exited, lost
+
+    def on_exit_of(self, process_id: int) -> Callable[[int], None]:
+        """The exit callback of a process taken back at reattach."""
+        return lambda code: self._exited(self._records[process_id], code)
+
+    def _touch(self, record: ProcessRecord) -> None:
+        if self._journal is not None:
+            self._journal.touch(record)
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "authkey": self.authkey,
+            "children_of_main": self._children_of_main,
+            "last_id": self._last_id,
+        }
+
+    def persist(self, *, clean: bool = False) -> None:
+        """Write what changed now (at a stop, or when a test asks)."""
+        if self._journal is not None:
+            self._journal.flush(clean=clean)
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""
@@ -254,6 +378,7 @@ class Supervisor:
             record.child.signal(signal.SIGTERM)
         waits = [asyncio.ensure_future(r.exited.wait()) for r in running]
         if not waits:
+            self.persist(clean=True)
             return
         _, pending = await asyncio.wait(waits, timeout=grace)
         if pending:
@@ -261,6 +386,7 @@ class Supervisor:
                 if record.state is State.RUNNING and record.child is not None:
                     record.child.signal(signal.SIGKILL)
             await asyncio.wait(pending, timeout=10)
+        self.persist(clean=True)
 
 
 def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
@@ -286,3 +412,9 @@ def _close_fds(fds: tuple[int, int] | None) -> None:
     for fd in fds or ():
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def _settle(record: ProcessRecord) -> None:
+    spawned, record.spawned = record.spawned, None
+    if spawned is not None:
+        spawned.set()

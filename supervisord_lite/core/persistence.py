@@ -1,0 +1,84 @@
+"""Process records as the store keeps them: plain documents, and back."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from supervisord_lite.core.model import ProcessRecord, State, Target
+
+_EMPTY = Target()
+
+
+def target_to_dict(target: Target) -> dict[str, Any]:
+    """A target as plain data, field by field (so a field added to Target is kept too)."""
+    out: dict[str, Any] = {}
+    for f in fields(target):
+        value = getattr(target, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[f.name] = value
+    return out
+
+
+def target_from_dict(data: Mapping[str, Any]) -> Target:
+    values: dict[str, Any] = {}
+    for f in fields(_EMPTY):
+        if f.name not in data:
+            continue  # written by an older version: the default
+        value = data[f.name]
+        default = getattr(_EMPTY, f.name)
+        if isinstance(default, enum.Enum):
+            value = type(default)(value)
+        elif isinstance(default, tuple) and value is not None:
+            value = tuple(value)
+        values[f.name] = value
+    return Target(**values)
+
+
+def to_document(record: ProcessRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "identity": list(record.identity),
+        "name": record.name,
+        "parent": record.parent_id,
+        "authkey": record.authkey,
+        "target": target_to_dict(record.target),
+        "args": list(record.args),
+        "kwargs": dict(record.kwargs),
+        # A start under way is a run to the store: if the front dies now, the keeper knows.
+        "state": State.RUNNING.value if record.starting else record.state.value,
+        "pid": record.pid,
+        "exitcode": record.exitcode,
+        "children_created": record.children_created,
+    }
+
+
+def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) -> ProcessRecord:
+    """A record as stored; its parent is linked when still known (else only its id remains)."""
+    target = target_from_dict(doc["target"])
+    parent_id = doc["parent"]
+    record = ProcessRecord(
+        id=doc["id"],
+        identity=tuple(doc["identity"]),
+        name=doc["name"],
+        parent=known.get(parent_id) if parent_id is not None else None,
+        parent_id=parent_id,
+        authkey=doc["authkey"],
+        target=target,
+        args=tuple(doc["args"]),
+        kwargs=dict(doc["kwargs"]),
+        state=State(doc["state"]),
+        pid=doc["pid"],
+        exitcode=doc["exitcode"],
+        children_created=doc["children_created"],
+    )
+    if record.state in (State.EXITED, State.LOST):
+        record.exited.set()
+    return record

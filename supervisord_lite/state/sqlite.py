@@ -1,0 +1,140 @@
+"""The state store in SQLite (WAL), in the state directory: records, the id counter, programs,
+events. One table of JSON documents per kind.
+
+Writes never cost a request: `put` and `delete` only note what changed (a dict operation), and
+what piled up is written in one transaction by `flush`, which the daemon runs shortly after a
+change (a short timer, so a burst of changes is one commit) and at a clean stop. What a crash of
+the front can lose is safe by design: exit statuses stay with the keeper until flushed (see
+`on_flushed`), and ids are reserved ahead (`reserve_ids` commits at once, about one call in a
+thousand), so no id is handed out twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from supervisord_lite.core.store import EVENT, META, PROCESS, PROGRAM, Document, Key
+
+FILENAME = "state.sqlite3"
+_KINDS = (PROCESS, PROGRAM, EVENT, META)
+_RESERVED = "reserved_ids"
+# Deleted: a tombstone in the pending map, so a put and a delete of one key in a batch end right.
+_GONE = object()
+
+
+class SqliteStore:
+    def __init__(self, directory: Path) -> None:
+        path = directory / FILENAME
+        # Created 0600 before SQLite opens it (and its -wal and -shm files follow its mode).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit is a write to the log, no fsync; a power loss may lose the
+        # last commits, never the database. The keeper holds what matters most (exit statuses).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for kind in _KINDS:
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {kind} (key TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+            )
+        self._pending: dict[tuple[str, Key], object] = {}
+        self._flushed: list[Callable[[], None]] = []
+        self._reserved = self._read_reserved()
+
+    # -- writes (batched) ------------------------------------------------------------------
+    def put(self, kind: str, key: Key, value: Document) -> None:
+        self._pending[(kind, key)] = value
+
+    def delete(self, kind: str, key: Key) -> None:
+        self._pending[(kind, key)] = _GONE
+
+    def on_flushed(self, callback: Callable[[], None]) -> None:
+        if self._pending:
+            self._flushed.append(callback)
+        else:
+            callback()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        callbacks, self._flushed = self._flushed, []
+        if pending:
+            puts: dict[str, list[tuple[str, bytes]]] = {}
+            deletes: dict[str, list[tuple[str]]] = {}
+            for (kind, key), value in pending.items():
+                if value is _GONE:
+                    deletes.setdefault(kind, []).append((str(key),))
+                else:
+                    puts.setdefault(kind, []).append((str(key), orjson.dumps(value)))
+            with self._transaction():
+                for kind, rows in puts.items():
+                    self._db.executemany(
+                        f"INSERT OR REPLACE INTO {_table(kind)} (key, doc) VALUES (?, ?)", rows
+                    )
+                for kind, keys in deletes.items():
+                    self._db.executemany(f"DELETE FROM {_table(kind)} WHERE key = ?", keys)
+        for callback in callbacks:
+            callback()
+
+    def reserve_ids(self, upto: int) -> None:
+        if upto <= self._reserved:
+            return
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO {META} (key, doc) VALUES (?, ?)",
+                (_RESERVED, orjson.dumps(upto)),
+            )
+        self._reserved = upto
+
+    def reserved_ids(self) -> int:
+        return self._reserved
+
+    # -- reads (at start-up) ---------------------------------------------------------------
+    def load(self, kind: str) -> dict[Key, dict[str, Any]]:
+        rows = self._db.execute(f"SELECT key, doc FROM {_table(kind)}").fetchall()
+        out: dict[Key, dict[str, Any]] = {}
+        for key, doc in rows:
+            if kind == META and key == _RESERVED:
+                continue
+            value = orjson.loads(doc)
+            out[int(key) if key.isdigit() else key] = value
+        return out
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def _read_reserved(self) -> int:
+        row = self._db.execute(f"SELECT doc FROM {META} WHERE key = ?", (_RESERVED,)).fetchone()
+        return int(orjson.loads(row[0])) if row else 0
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _table(kind: str) -> str:
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind of document: {kind!r}")
+    return kind
