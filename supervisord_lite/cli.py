@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from supervisord_lite import __version__, logs
+from supervisord_lite.owner.keeper_client import KeeperGone
 from supervisord_lite.paths import default_socket_path
+from supervisord_lite.state.directory import StateInUse, UntrustedDirectory
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.unix import AlreadyServing
 
@@ -56,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="start every Python target from a fresh interpreter (no zygote)",
     )
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where records, ids and exit codes are kept (default: $STATE_DIRECTORY, else "
+        "$XDG_STATE_HOME/supervisord-lite, /var/lib/supervisord-lite for root, "
+        "~/.local/state/supervisord-lite otherwise)",
+    )
+    serve.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep nothing on disk and own children in this process: they end with the daemon",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -72,12 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         max_message=args.max_message,
         zygote=args.zygote,
         preload=tuple(args.preload),
+        state_dir=args.state_dir.absolute() if args.state_dir else None,
+        ephemeral=args.ephemeral,
     )
     try:
         return asyncio.run(serve(options))
     except AlreadyServing as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
-    except PermissionError as exc:
+    except (PermissionError, UntrustedDirectory, StateInUse, KeeperGone) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1

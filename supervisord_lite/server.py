@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisord_lite import systemd
+from supervisord_lite.core.model import Spawner
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.owner import make_spawner, seal_inherited_fds
+from supervisord_lite.owner.keeper_client import KeeperOwner
+from supervisord_lite.owner.spec import reset_inherited_signals
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
+from supervisord_lite.state import directory as state_directory
+from supervisord_lite.state.sqlite import SqliteStore
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
@@ -31,6 +36,8 @@ class Options:
     max_message: int = DEFAULT_LIMIT
     zygote: bool = True
     preload: tuple[str, ...] = ()
+    state_dir: Path | None = None  # None: state_directory.default_state_dir()
+    ephemeral: bool = False  # no keeper and no store: children and records die with the daemon
 
 
 def _discover() -> object:
@@ -42,6 +49,7 @@ def _discover() -> object:
 async def serve(options: Options) -> int:
     loop = asyncio.get_running_loop()
     seal_inherited_fds()
+    reset_inherited_signals()  # nothing this daemon was started with ignored reaches a child
     notifier = systemd.Notifier.from_environment()
     activated = systemd.listen_sockets()  # read in every mode: it scrubs LISTEN_* from os.environ
     if options.stdio:
@@ -74,16 +82,49 @@ async def serve(options: Options) -> int:
     def changed() -> None:
         notifier.status(f"{supervisor.running} running")
 
-    spawner = make_spawner(
-        socket_path=str(socket_path) if socket_path else None,
-        zygote=options.zygote,
-        preload=options.preload,
-    )
-    supervisor = Supervisor(
-        spawner,
-        parent_of=parent_of,
-        on_change=changed,
-    )
+    socket_str = str(socket_path) if socket_path else None
+    spawner: Spawner
+    keeper: KeeperOwner | None = None
+    store: SqliteStore | None = None
+    front_lock: int | None = None
+    if options.ephemeral:
+        spawner = local = make_spawner(
+            socket_path=socket_str, zygote=options.zygote, preload=options.preload
+        )
+        supervisor = Supervisor(spawner, parent_of=parent_of, on_change=changed)
+    else:
+        state_dir = state_directory.prepare(
+            options.state_dir or state_directory.default_state_dir()
+        )
+        front_lock = state_directory.lock_front(state_dir)
+        store = SqliteStore(state_dir)
+        keeper = await KeeperOwner.connect(
+            state_dir, socket_path=socket_str, zygote=options.zygote, preload=options.preload
+        )
+        spawner = keeper
+        supervisor = Supervisor(
+            keeper,
+            parent_of=parent_of,
+            on_change=changed,
+            store=store,
+            acknowledge=keeper.acknowledge,
+        )
+        running, exited, lost = supervisor.reattach(await keeper.reattach(supervisor.on_exit_of))
+        supervisor.persist()
+
+        def keeper_gone(ids: list[int]) -> None:
+            for process_id in ids:
+                supervisor.mark_lost(process_id, "the keeper went away")
+
+        keeper.on_lost = keeper_gone
+        log.info(
+            "state in %s: %d record(s); from the keeper: %d running, %d exited while away, %d lost",
+            state_dir,
+            len(list(supervisor.records())),
+            running,
+            exited,
+            lost,
+        )
     dispatcher = Dispatcher(Api(supervisor, discover=_discover))
 
     stop = asyncio.Event()
@@ -110,8 +151,15 @@ async def serve(options: Options) -> int:
     notifier.stopping()
     for server in servers:
         server.close()
-    await supervisor.shutdown(options.grace)
-    spawner.close()  # the zygote and its spares go too
+    await supervisor.shutdown(options.grace)  # records are written, exits acknowledged
+    if keeper is not None:
+        keeper.close(quit=True)  # the keeper ends too, and the zygote with it
+    else:
+        local.close()  # the zygote and its spares go too
+    if store is not None:
+        store.close()
+    if front_lock is not None:
+        os.close(front_lock)
     if lock_fd is not None:
         options.socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

@@ -118,6 +118,11 @@ class PidfdChild:
     def pid(self) -> int:
         return self._pid
 
+    @property
+    def gated(self) -> bool:
+        """Whether it waits at its gate for `loaded()` (a Python target) before it runs."""
+        return self._status is not None or self._gate is not None
+
     def reap(self) -> bool:
         """Reap the child if it has exited; True once it has been reaped (now or before)."""
         pidfd = self._pidfd

@@ -122,3 +122,20 @@ def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def reset_inherited_signals() -> None:
+    """Every signal at its default and an empty mask, whatever this process was started with: a
+    daemon started by `cmd &` or nohup has SIGINT/SIGQUIT/SIGHUP ignored, and an ignored signal
+    stays ignored across fork and exec, into every child and into the zygote."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(signum) is signal.SIG_IGN and signum not in _PYTHON_IGNORES:
+                signal.signal(signum, signal.SIG_DFL)
+
+
+# Python itself ignores these at start-up; every spawn path restores them for children.
+_PYTHON_IGNORES = frozenset({signal.SIGPIPE, signal.SIGXFSZ})

@@ -48,11 +48,10 @@ class CallContext:
 
 def info(record: ProcessRecord) -> dict[str, Any]:
     """ProcessInfo as sent on the wire (built by hand: this is the hot path; tests check the model)."""
-    parent = record.parent
     return {
         "id": record.id,
         "name": record.name,
-        "parent": None if parent is None else parent.id,
+        "parent": record.parent_id,
         "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
@@ -148,11 +147,11 @@ class Api:
     def list(self, ctx: CallContext, p: m.NoParams) -> list[dict[str, Any]]:
         return [info(r) for r in self.sv.records()]
 
-    def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
-        return info(self.sv.send_signal(p.id, signal.SIGTERM))
+    async def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+        return info(await self.sv.send_signal(p.id, signal.SIGTERM))
 
-    def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
-        return info(self.sv.send_signal(p.id, signal.SIGKILL))
+    async def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+        return info(await self.sv.send_signal(p.id, signal.SIGKILL))
 
     def daemon_info(self, ctx: CallContext, p: m.NoParams) -> dict[str, Any]:
         return {"version": __version__, "protocol_version": PROTOCOL_VERSION, "pid": os.getpid()}
