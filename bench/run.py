@@ -165,7 +165,10 @@ def start_daemon(directory: Path, *extra: str) -> Server:
     err = directory / "daemon.stderr"
     env = {k: v for k, v in os.environ.items() if k != "SUPERVISORD_LITE_SOCKET"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(path), *extra],
+        [
+            *(sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(path)),
+            *("--state-dir", str(directory / "state"), *extra),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=err.open("wb"),

@@ -28,6 +28,34 @@ class Daemon:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    @property
+    def state_dir(self) -> Path:
+        return state_dir_of(self.socket_path)
+
+    def owner_pid(self) -> int:
+        """The parent of its children: the keeper of its state directory (the daemon itself when
+        it runs --ephemeral)."""
+        pid = keeper_pid(self.state_dir)
+        return self.proc.pid if pid is None else pid
+
+
+def state_dir_of(sock: Path) -> Path:
+    return sock.parent / f"{sock.name}.state"
+
+
+def keeper_pid(state_dir: Path) -> int | None:
+    """The pid of the keeper serving `state_dir`, from /proc (None if there is none)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"supervisord_lite.owner.keeper" in argv and os.fsencode(state_dir) in argv:
+            return int(entry)
+    return None
+
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,12 +68,17 @@ def launch_daemon(
     env: dict[str, str] | None = None,
     umask: int = -1,
     pass_fds: tuple[int, ...] = (),
+    prefix: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """`python -m supervisord_lite serve ARGS` from the repository root, with exactly this
     environment (None: ours); returns once `sock` accepts, and stops a daemon that fails to."""
+    if "--ephemeral" not in args and "--state-dir" not in args:
+        args = [*args, "--state-dir", str(state_dir_of(sock))]  # one each
     with stderr.open("wb") as err_file:  # the child keeps its own copy of the fd
+        # `prefix`: Python code run first, which execs the daemon (sys.argv[1:]) when done.
+        front = [sys.executable, "-c", prefix, sys.executable] if prefix else [sys.executable]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisord_lite", "serve", *args],
+            [*front, "-m", "supervisord_lite", "serve", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err_file,

@@ -227,12 +227,12 @@ def test_signals_only_reach_running_children() -> None:
         sv, spawner = make()
         p = sv.create(caller=None, target=Target())
         with pytest.raises(errors.NotStarted):
-            sv.send_signal(p.id, signal.SIGTERM)
+            await sv.send_signal(p.id, signal.SIGTERM)
         await sv.start(p.id)
         spawner.children[0].dies_on.add(signal.SIGTERM)
-        sv.send_signal(p.id, signal.SIGTERM)
+        await sv.send_signal(p.id, signal.SIGTERM)
         await sv.join(p.id, timeout=None, caller=None)
-        sv.send_signal(p.id, signal.SIGKILL)  # already exited: left alone
+        await sv.send_signal(p.id, signal.SIGKILL)  # already exited: left alone
         assert spawner.children[0].signals == [signal.SIGTERM]
         assert p.exitcode == -15
 

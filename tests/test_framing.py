@@ -64,7 +64,8 @@ def test_fds_of_a_discarded_line_are_closed() -> None:
 
 def test_info_matches_the_wire_model() -> None:
     record = ProcessRecord(
-        id=3, identity=(3,), name="Process-3", parent=None, authkey="k", target=Target(),
+        id=3, identity=(3,), name="Process-3", parent=None, parent_id=None, authkey="k",
+            target=Target(),
         args=(), kwargs={}, state=State.EXITED, pid=77, exitcode=-9,
     )  # fmt: skip
     wire = info(record)

@@ -107,6 +107,11 @@ ACTIVATE = textwrap.dedent(
 )
 
 
+def state_args(directory: Path) -> list[str]:
+    """A state directory of the test's own (the default one is shared by every daemon)."""
+    return ["--state-dir", str(directory / "state")]
+
+
 def spawn(argv: list[str], err: Path | None = None, **kw: Any) -> subprocess.Popen[bytes]:
     """Popen with stdin from /dev/null and stderr to the file `err` (kept for a failure report)."""
     with open(os.devnull if err is None else err, "wb") as stderr:
@@ -500,7 +505,11 @@ def test_daemon_notifies_ready_status_and_stopping(
     err = private_dir / "daemon.stderr"
     env = {**os.environ, "NOTIFY_SOCKET": address}
     env.pop("SUPERVISORD_LITE_SOCKET", None)
-    proc = spawn([PY, "-m", "supervisord_lite", "serve", "--socket", str(path)], err, env=env)
+    proc = spawn(
+        [PY, "-m", "supervisord_lite", "serve", "--socket", str(path), *state_args(private_dir)],
+        err,
+        env=env,
+    )
     try:
         ready = recv_until(sock, lambda m: "READY=1" in m.split("\n"))[-1]
         assert socket_accepts(path), "READY=1 was sent before the socket accepted connections"
@@ -540,7 +549,14 @@ def test_children_inherit_no_systemd_variable_nor_fd(
     with listening_unix_socket(path) as lsock:
         proc = activated(
             lsock,
-            ["-m", "supervisord_lite", "serve", "--socket", str(private_dir / "unused.sock")],
+            [
+                "-m",
+                "supervisord_lite",
+                "serve",
+                "--socket",
+                str(private_dir / "unused.sock"),
+                *state_args(private_dir),
+            ],
             {
                 "NOTIFY_SOCKET": address,
                 "WATCHDOG_USEC": "10000000",
@@ -573,7 +589,7 @@ def test_socket_activation_serves_the_passed_socket(private_dir: Path) -> None:
     with listening_unix_socket(path) as lsock:
         proc = activated(
             lsock,
-            ["-m", "supervisord_lite", "serve", "--socket", str(own)],
+            ["-m", "supervisord_lite", "serve", "--socket", str(own), *state_args(private_dir)],
             {"LISTEN_FDNAMES": "supervisord-lite.socket"},
             err=err,
         )
@@ -594,7 +610,14 @@ def test_children_are_told_the_activated_socket(private_dir: Path) -> None:
     with listening_unix_socket(path) as lsock:
         proc = activated(
             lsock,
-            ["-m", "supervisord_lite", "serve", "--socket", str(private_dir / "own.sock")],
+            [
+                "-m",
+                "supervisord_lite",
+                "serve",
+                "--socket",
+                str(private_dir / "own.sock"),
+                *state_args(private_dir),
+            ],
             {"LISTEN_FDNAMES": "supervisord-lite.socket"},
         )
     try:
@@ -612,7 +635,14 @@ def test_socket_activation_serves_every_passed_socket(private_dir: Path) -> None
     ):
         proc = activated(
             [a, b],
-            ["-m", "supervisord_lite", "serve", "--socket", str(private_dir / "own.sock")],
+            [
+                "-m",
+                "supervisord_lite",
+                "serve",
+                "--socket",
+                str(private_dir / "own.sock"),
+                *state_args(private_dir),
+            ],
             {"LISTEN_FDNAMES": "a:b"},
         )
     try:
@@ -640,6 +670,7 @@ def test_systemd_socket_activate(private_dir: Path) -> None:
             "serve",
             "--socket",
             str(private_dir / "own.sock"),
+            *state_args(private_dir),
         ],
         err,
         stdout=subprocess.DEVNULL,

@@ -141,7 +141,10 @@ def test_a_second_daemon_on_a_live_socket_exits_with_a_message(
             s = sleeper(c)
         try:
             r = subprocess.run(
-                [PY, "-m", "supervisord_lite", "serve", "--socket", str(first.socket_path)],
+                [
+                    *(PY, "-m", "supervisord_lite", "serve", "--socket", str(first.socket_path)),
+                    *("--state-dir", str(private_dir / "second.state")),
+                ],
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -166,9 +169,10 @@ def test_a_second_daemon_on_a_live_socket_exits_with_a_message(
 class StdioDaemon:
     def __init__(self, private_dir: Path) -> None:
         self.err = private_dir / "stdio.stderr"
+        state = private_dir / "stdio.state"
         with self.err.open("wb") as err:
             self.proc = subprocess.Popen(
-                [PY, "-m", "supervisord_lite", "serve", "--stdio"],
+                [PY, "-m", "supervisord_lite", "serve", "--stdio", "--state-dir", str(state)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,

@@ -70,7 +70,7 @@ def state(pid: int) -> str | None:
 
 
 def zygote_pid(d: Daemon) -> int | None:
-    found = [p for p in children_of(d.proc.pid) if comm(p) == "sl-zygote" and state(p) != "Z"]
+    found = [p for p in children_of(d.owner_pid()) if comm(p) == "sl-zygote" and state(p) != "Z"]
     return found[0] if found else None
 
 
@@ -263,7 +263,7 @@ def test_the_zygote_holds_only_its_own_socket(daemons: dict[str, Daemon]) -> Non
     d = daemons["zygote"]
     zpid = zygote_pid(d)
     assert zpid is not None
-    spares = [p for p in children_of(d.proc.pid) if comm(p) == "sl-spare"]
+    spares = [p for p in children_of(d.owner_pid()) if comm(p) == "sl-spare"]
     assert spares
     for pid in (zpid, *spares):
         links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
@@ -352,7 +352,7 @@ def test_zygote_and_spares_all_killed_python_targets_still_start(
 ) -> None:
     d = daemons["zygote"]
     wait_until(lambda: zygote_pid(d) is not None, timeout=20, what="a zygote")
-    helpers = [p for p in children_of(d.proc.pid) if comm(p) in ("sl-zygote", "sl-spare")]
+    helpers = [p for p in children_of(d.owner_pid()) if comm(p) in ("sl-zygote", "sl-spare")]
     for pid in helpers:
         os.kill(pid, signal.SIGKILL)
     for i in range(5):  # whichever path serves them (fresh interpreter, or a new zygote)
@@ -385,7 +385,7 @@ def test_orphans_adopted_by_the_daemon_are_reaped(daemons: dict[str, Daemon], fi
     assert o.exitcode == 3
     orphan = int(o.out)
     try:
-        assert orphan in children_of(d.proc.pid)
+        assert orphan in children_of(d.owner_pid())
         fd = os.open(fifo, os.O_WRONLY)  # cat opens it for reading: this does not block for long
         os.close(fd)  # cat reads EOF and exits
         wait_until(lambda: state(orphan) is None, timeout=20, what="the orphan to be reaped")

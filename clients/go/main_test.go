@@ -60,7 +60,7 @@ func runMain(m *testing.M) int {
 	defer logFile.Close()
 
 	cmd := exec.Command(pythonPath, "-m", "supervisord_lite", "serve", "--socket", socketPath,
-		"--grace", "2")
+		"--state-dir", filepath.Join(dir, "state"), "--grace", "2")
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), markerVar+"=1")
 	cmd.Stdout = logFile

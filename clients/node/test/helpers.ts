@@ -114,7 +114,7 @@ export async function startDaemon(...extraArgs: string[]): Promise<Daemon> {
   delete env.SUPERVISORD_LITE_SOCKET;
   delete env.NODE_TEST_CONTEXT; // node --test's own marker: not for supervised node programs
   const stderr = fs.openSync(stderrPath, "w");
-  const proc = spawn(PYTHON, ["-m", "supervisord_lite", "serve", "--socket", socketPath, ...extraArgs], {
+  const proc = spawn(PYTHON, ["-m", "supervisord_lite", "serve", "--socket", socketPath, "--state-dir", path.join(dir, "state"), ...extraArgs], {
     cwd: REPO_ROOT,
     env,
     stdio: ["ignore", "ignore", stderr],

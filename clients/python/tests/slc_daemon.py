@@ -28,6 +28,8 @@ class Daemon:
                     "serve",
                     "--socket",
                     str(self.socket_path),
+                    "--state-dir",
+                    str(directory / "state"),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
