@@ -151,7 +151,7 @@ class NoParams(Params):
     pass
 
 
-class ProcessInfo(BaseModel):
+class ProcessInfoObject(BaseModel):
     id: int
     name: str
     parent: int | None = Field(description="Id of the creating process; null for the daemon")
@@ -160,7 +160,14 @@ class ProcessInfo(BaseModel):
     exitcode: int | None = Field(description="Null until ended; minus the signal number if killed")
 
 
-class DaemonInfo(BaseModel):
+class DaemonInfoObject(BaseModel):
     version: str
     protocol_version: str
     pid: int
+
+
+# The names the code uses. On the wire (openrpc.json) the models go by their class names, which
+# must not be what a generator makes of a method name: process.info -> ProcessInfo, a type of its
+# own in @open-rpc/generator's clients, clashed with the result's (tests/test_openrpc.py checks).
+ProcessInfo = ProcessInfoObject
+DaemonInfo = DaemonInfoObject
