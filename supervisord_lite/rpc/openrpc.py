@@ -69,7 +69,8 @@ METHOD_STANDARD_ERRORS = (ErrorCode.INVALID_PARAMS, ErrorCode.INTERNAL_ERROR)
 
 DESCRIPTION = (
     "Process objects with the semantics of the classic `processing` package, served by a daemon "
-    "over JSON-RPC 2.0: newline-delimited JSON on a Unix socket (or stdio). Params go by name (an "
+    "over JSON-RPC 2.0 on a Unix socket (or stdio): newline-delimited JSON, or LSP-style "
+    "Content-Length headers, chosen by a connection's first byte. Params go by name (an "
     "array by position, in the order listed, is accepted too). Errors -32700, -32600 and -32601 "
     "concern the message rather than a method; they are in components/errors. protocol/PROTOCOL.md "
     "is the prose version of this document."
