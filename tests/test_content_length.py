@@ -154,6 +154,19 @@ def test_the_first_non_blank_byte_chooses(first: bytes, kind: type) -> None:
     assert Undecided(100).choose(b" \r\n\t") is None
 
 
+def test_ndjson_end_of_input_takes_a_last_line_without_newline() -> None:
+    s = LineSplitter(limit=10)
+    assert bodies(s.feed(b"[1]\n[2]")) == [b"[1]"]
+    assert bodies(s.finish()) == [b"[2]"]
+    assert s.finish() == []
+    s = LineSplitter(limit=10)
+    assert bodies(s.feed(b"x" * 11)) == ["oversized"]
+    assert s.finish() == []  # already answered as too long
+    s = LineSplitter(limit=10)
+    s.feed(b"  \r")
+    assert s.finish() == []  # blank: nothing to answer
+
+
 # ---------------------------------------------------------------- a live daemon
 
 
