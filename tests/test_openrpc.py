@@ -23,6 +23,8 @@ from tests.conftest import Daemon
 PROTOCOL = Path(__file__).resolve().parent.parent / "protocol"
 COMMITTED = PROTOCOL / "openrpc.json"
 META_SCHEMA = PROTOCOL / "openrpc-meta-schema.json"
+# The meta-schema @open-rpc/generator's clients pin (@open-rpc/meta-schema 1.14.2, OpenRPC 1.2).
+META_SCHEMA_1_2 = PROTOCOL / "openrpc-1.2-meta-schema.json"
 # The meta-schema's JSONSchema definition refers to this one by URL; a copy is committed so that
 # validating needs no network.
 JSON_SCHEMA_META = PROTOCOL / "json-schema-tools-meta-schema.json"
@@ -38,9 +40,8 @@ def committed() -> dict[str, Any]:
     return doc
 
 
-@pytest.fixture(scope="module")
-def meta_validator() -> Draft7Validator:
-    meta, tools = _load(META_SCHEMA), _load(JSON_SCHEMA_META)
+def _meta_validator(path: Path) -> Draft7Validator:
+    meta, tools = _load(path), _load(JSON_SCHEMA_META)
     Draft7Validator.check_schema(meta)
     Draft7Validator.check_schema(tools)
     tools_resource = DRAFT7.create_resource(tools)
@@ -48,6 +49,11 @@ def meta_validator() -> Draft7Validator:
         [("https://meta.json-schema.tools", tools_resource), (tools["$id"], tools_resource)]
     )
     return Draft7Validator(meta, registry=registry)
+
+
+@pytest.fixture(scope="module", params=[META_SCHEMA, META_SCHEMA_1_2], ids=["1.3", "1.2"])
+def meta_validator(request: pytest.FixtureRequest) -> Draft7Validator:
+    return _meta_validator(request.param)
 
 
 def _errors(validator: Draft7Validator, doc: Any) -> list[str]:
@@ -116,7 +122,7 @@ def test_valid_against_the_openrpc_meta_schema(
         lambda d: d["methods"][0].update(paramStructure="by-magic"),
         lambda d: d["methods"][0]["params"][0].pop("schema"),
         lambda d: d["methods"][0]["result"]["schema"].update(type="no-such-type"),
-        lambda d: d["components"]["schemas"]["ProcessInfo"].update(required="id"),
+        lambda d: d["components"]["schemas"]["ProcessInfoObject"].update(required="id"),
         lambda d: d["components"]["errors"]["NoSuchProcess"].update(code="1001"),
     ],
     ids=["version", "info", "paramStructure", "descriptor", "result-schema", "component", "error"],
@@ -143,7 +149,7 @@ def _walk(value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def test_info_and_version(committed: dict[str, Any]) -> None:
-    assert committed["openrpc"] == "1.3.2"
+    assert committed["openrpc"] == "1.2.6"
     assert committed["info"]["title"] == "supervisord-lite"
     assert committed["info"]["version"] == PROTOCOL_VERSION
 
@@ -183,9 +189,14 @@ def test_every_ref_resolves_and_no_defs_remain(committed: dict[str, Any]) -> Non
         kind, _, name = ref.removeprefix("#/components/").partition("/")
         assert {"schemas": schemas, "errors": errors}[kind].get(name) is not None, ref
     assert not [k for k, _ in _walk(committed) if k in ("$defs", "definitions")]
-    assert {"ProcessInfo", "DaemonInfo", "ArgvTarget", "CallableTarget", "PickleTarget"} <= set(
-        schemas
-    )
+    names = {
+        "ProcessInfoObject",
+        "DaemonInfoObject",
+        "ArgvTarget",
+        "CallableTarget",
+        "PickleTarget",
+    }
+    assert names <= set(schemas)
 
 
 def _schema(committed: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
@@ -216,3 +227,51 @@ def test_the_schemas_say_what_the_models_accept(committed: dict[str, Any]) -> No
     listing = _schema(committed, by_name["process.list"]["result"]["schema"])
     assert listing.is_valid([info]) and not listing.is_valid(info)
     assert _schema(committed, by_name["process.setName"]["result"]["schema"]).is_valid(None)
+
+
+# ---------------------------------------------------------------- for code generators
+
+
+def test_a_generator_pinned_to_openrpc_1_2_takes_the_version_it_declares(
+    committed: dict[str, Any],
+) -> None:
+    """@open-rpc/generator's clients refused "1.3.2"; the document declares 1.2.6, and both
+    meta-schemas (the 1.3 one and the generators' 1.2 one) accept it (the fixture above)."""
+    validator = _meta_validator(META_SCHEMA_1_2)
+    assert _errors(validator, {**committed, "openrpc": "1.3.2"}), "the 1.2 copy takes 1.3.2?"
+    assert _errors(validator, committed) == []
+
+
+def _titled(value: Any, where: str) -> Iterator[tuple[str, str, Any]]:
+    """(title, where, schema) for every titled schema under `value`."""
+    if isinstance(value, dict):
+        if isinstance(value.get("title"), str):
+            yield value["title"], where, value
+        for k, v in value.items():
+            yield from _titled(v, f"{where}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _titled(v, f"{where}[{i}]")
+
+
+def test_generated_type_names_do_not_clash(committed: dict[str, Any]) -> None:
+    """A generator names a type after each method (process.info -> ProcessInfo: @open-rpc/
+    generator's TypeScript client did not compile when a schema had that title too) and one
+    after each schema title; those names must all be distinct, and a title must name one
+    schema only (else one of two types is lost, or declared twice)."""
+    assert openrpc.type_name("process.getAuthKey") == "ProcessGetAuthKey"
+    assert openrpc.type_name("main_path") == "MainPath"
+    methods = {openrpc.type_name(x["name"]) for x in committed["methods"]}
+    assert len(methods) == len(committed["methods"]), "two methods make one type name"
+    places = [(x["name"], p["schema"]) for x in committed["methods"] for p in x["params"]]
+    places += [(x["name"], x["result"]["schema"]) for x in committed["methods"]]
+    places += [(f"components/{k}", v) for k, v in committed["components"]["schemas"].items()]
+    seen: dict[str, tuple[str, str]] = {}
+    for where, schema in places:
+        for title, at, sub in _titled(schema, where):
+            key, text = openrpc.type_name(title), json.dumps(sub, sort_keys=True)
+            first = seen.setdefault(key, (at, text))
+            assert first[1] == text, f"{key} names two different schemas: {first[0]} and {at}"
+    clashes = sorted(methods & set(seen))
+    assert not clashes, f"type names both of a method and of a schema: {clashes}"
+    assert {"ProcessInfoObject", "DaemonInfoObject"} <= set(seen)

@@ -1,9 +1,11 @@
 """The protocol/vectors replayer: the rules of protocol/vectors/README.md, exactly (no test here).
 
-A vector file is {"description", "steps"}; each step has exactly one of `send` (a JSON value, sent
-compactly on one line), `send_raw` (a string written as is) or `send_oversize` (N bytes of "x" and a
-newline), then an optional `expect` (absent or null: nothing is read) and an optional `unordered`
-(every array in that step's `expect` matches as a multiset). Every file runs on a fresh connection.
+A vector file is {"description", "steps"} and an optional "framing" ("ndjson", the default, or
+"content-length"); each step has exactly one of `send` (a JSON value, sent compactly on one line, or
+as one Content-Length message), `send_raw` (a string written as is), `send_oversize` (N bytes of "x"
+and a newline, or a message of N bytes of "x") or `send_eof` (true: the writing side is shut), then
+an optional `expect` (absent or null: nothing is read) and an optional `unordered` (every array in
+that step's `expect` matches as a multiset). Every file runs on a fresh connection.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 VECTORS_DIR = Path(__file__).resolve().parent.parent / "protocol" / "vectors"
 FILE_KEYS = {"description", "steps"}
-SEND_KEYS = ("send", "send_raw", "send_oversize")
+FRAMINGS = ("ndjson", "content-length")
+SEND_KEYS = ("send", "send_raw", "send_oversize", "send_eof")
 STEP_KEYS = {*SEND_KEYS, "expect", "unordered"}
 
 _CAPTURE = re.compile(r"^<<capture:(.+)>>$")
@@ -37,8 +40,12 @@ def vector_files(directory: Path = VECTORS_DIR) -> list[Path]:
 def load(path: Path) -> dict[str, Any]:
     """Parse and check one vector file against the format (not against a daemon)."""
     vector = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(vector, dict) or set(vector) != FILE_KEYS:
-        raise VectorError(f"{path.name}: a vector is an object with exactly {sorted(FILE_KEYS)}")
+    if not isinstance(vector, dict) or set(vector) - {"framing"} != FILE_KEYS:
+        raise VectorError(
+            f'{path.name}: a vector is an object with exactly {sorted(FILE_KEYS)} (and "framing")'
+        )
+    if vector.get("framing", "ndjson") not in FRAMINGS:
+        raise VectorError(f"{path.name}: framing is one of {', '.join(FRAMINGS)}")
     if not isinstance(vector["description"], str) or not vector["description"]:
         raise VectorError(f"{path.name}: the description is a non-empty string")
     steps = vector["steps"]
@@ -59,6 +66,10 @@ def load(path: Path) -> dict[str, Any]:
             type(step["send_oversize"]) is int and step["send_oversize"] >= 0
         ):
             raise VectorError(f"{where}: send_oversize is a non-negative integer")
+        if "send_eof" in step and step["send_eof"] is not True:
+            raise VectorError(f"{where}: send_eof is true")
+        if "send_eof" in step and i != len(steps) - 1:
+            raise VectorError(f"{where}: nothing can be sent after send_eof: it is the last step")
         if "unordered" in step and not isinstance(step["unordered"], bool):
             raise VectorError(f"{where}: unordered is true or false")
     return vector
@@ -238,17 +249,45 @@ class _Lines:
         self.sock = sock
         self.buf = b""
 
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise VectorError(f"the daemon closed the connection (unread: {self.buf!r})")
+        self.buf += chunk
+
     def read(self) -> bytes:
         """The next non-blank line (blank lines are ignored, as in PROTOCOL.md)."""
         while True:
             while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise VectorError(f"the daemon closed the connection (unread: {self.buf!r})")
-                self.buf += chunk
+                self._fill()
             line, _, self.buf = self.buf.partition(b"\n")
             if line.strip():
                 return line
+
+
+class _Messages(_Lines):
+    """Content-Length framing: header lines, a blank line, then the body of that length."""
+
+    def read(self) -> bytes:
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lengths = [
+            value.strip()
+            for name, _, value in (h.partition(b":") for h in head.split(b"\r\n"))
+            if name.strip().lower() == b"content-length"
+        ]
+        if len(lengths) != 1 or not lengths[0].isdigit():
+            raise VectorError(f"a reply without one Content-Length header: {head!r}")
+        n = int(lengths[0])
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return body
+
+
+def _framed(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
 
 
 def _clip(data: bytes) -> str:
@@ -264,17 +303,24 @@ def replay(path: Path, socket_path: Path | str, *, read_timeout: float = 15.0) -
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(read_timeout)
         sock.connect(str(socket_path))
-        lines = _Lines(sock)
+        headers = vector.get("framing") == "content-length"
+        lines = _Messages(sock) if headers else _Lines(sock)
         for i, step in enumerate(vector["steps"]):
             sent: Any = None
             if "send" in step:
                 sent = substitute(step["send"], vars)
-                data = json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                data = json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
+                data = _framed(data) if headers else data + b"\n"
             elif "send_raw" in step:
                 data = step["send_raw"].encode("utf-8")
+            elif "send_oversize" in step:
+                data = b"x" * step["send_oversize"]
+                data = _framed(data) if headers else data + b"\n"
             else:
-                data = b"x" * step["send_oversize"] + b"\n"
-            sock.sendall(data)
+                data = b""
+                sock.shutdown(socket.SHUT_WR)
+            if data:
+                sock.sendall(data)
             expect = step.get("expect")
             if expect is None:
                 done.exchanges.append(Exchange(i, sent, None))

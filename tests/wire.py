@@ -96,3 +96,40 @@ class RawClient:
         resp = self.call_raw(method, params)
         assert "error" not in resp, resp
         return resp["result"]
+
+
+def content_length_frame(body: bytes, *, headers: bytes = b"") -> bytes:
+    """One message in LSP's base-protocol framing (extra `headers` lines go before the blank)."""
+    return b"Content-Length: %d\r\n%b\r\n%b" % (len(body), headers, body)
+
+
+class HeaderClient(RawClient):
+    """A RawClient that frames as LSP does (Content-Length headers) and reads replies so framed."""
+
+    def send(self, obj: Any) -> None:
+        self.send_raw(content_length_frame(json.dumps(obj, separators=(",", ":")).encode()))
+
+    def recv_message(self) -> tuple[dict[bytes, bytes], bytes]:
+        """The next message: its headers (names lowercased) and its body. Raises on EOF."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            assert colon, f"a header line without a colon: {line!r}"
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers[b"content-length"])
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return headers, body
+
+    def recv(self) -> Any:
+        return json.loads(self.recv_message()[1])
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"daemon closed the connection (unread: {self.buf!r})")
+        self.buf += chunk

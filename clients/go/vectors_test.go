@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ func vectorsDir() string {
 
 type vectorFile struct {
 	Description string            `json:"description"`
+	Framing     string            `json:"framing"` // "", "ndjson" or "content-length"
 	Steps       []json.RawMessage `json:"steps"`
 }
 
@@ -37,12 +39,13 @@ type vectorStep struct {
 	Send         json.RawMessage `json:"send"`
 	SendRaw      *string         `json:"send_raw"`
 	SendOversize *int64          `json:"send_oversize"`
+	SendEOF      *bool           `json:"send_eof"`
 	Expect       json.RawMessage `json:"expect"`
 	Unordered    bool            `json:"unordered"`
 }
 
 var stepKeys = map[string]bool{
-	"send": true, "send_raw": true, "send_oversize": true, "expect": true, "unordered": true,
+	"send": true, "send_raw": true, "send_oversize": true, "send_eof": true, "expect": true, "unordered": true,
 	"description": true, "comment": true,
 }
 
@@ -88,6 +91,10 @@ func replayVector(t *testing.T, file string) {
 	}
 	if len(vf.Steps) == 0 {
 		t.Fatalf("%s has no steps", file)
+	}
+	headers := vf.Framing == "content-length"
+	if !headers && vf.Framing != "" && vf.Framing != "ndjson" {
+		t.Fatalf("%s: unknown framing %q", file, vf.Framing)
 	}
 	t.Logf("%s", vf.Description)
 
@@ -135,6 +142,9 @@ func replayVector(t *testing.T, file string) {
 				t.Fatalf("step %d: send: %v", i, err)
 			}
 			line = buf.Bytes()
+			if headers {
+				line = contentLengthFrame(bytes.TrimSuffix(line, []byte("\n")))
+			}
 		}
 		if step.SendRaw != nil {
 			sends++
@@ -142,12 +152,28 @@ func replayVector(t *testing.T, file string) {
 		}
 		if step.SendOversize != nil {
 			sends++
-			line = append(bytes.Repeat([]byte("x"), int(*step.SendOversize)), '\n')
+			line = bytes.Repeat([]byte("x"), int(*step.SendOversize))
+			if headers {
+				line = contentLengthFrame(line)
+			} else {
+				line = append(line, '\n')
+			}
+		}
+		if step.SendEOF != nil {
+			sends++
+			if !*step.SendEOF || i != len(vf.Steps)-1 {
+				t.Fatalf("step %d: send_eof is true, and only in the last step", i)
+			}
 		}
 		if sends != 1 {
-			t.Fatalf("step %d: exactly one of send, send_raw, send_oversize is needed", i)
+			t.Fatalf("step %d: exactly one of send, send_raw, send_oversize, send_eof is needed", i)
 		}
-		if _, err := conn.Write(line); err != nil {
+		if step.SendEOF != nil {
+			if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+				t.Fatalf("step %d: shutting the writing side: %v", i, err)
+			}
+			line = []byte("<end of input>")
+		} else if _, err := conn.Write(line); err != nil {
 			t.Fatalf("step %d: writing: %v", i, err)
 		}
 
@@ -158,7 +184,11 @@ func replayVector(t *testing.T, file string) {
 		if err != nil {
 			t.Fatalf("step %d: expect: %v", i, err)
 		}
-		got, gotRaw, err := readResponse(reader)
+		read := readResponse
+		if headers {
+			read = readMessage
+		}
+		got, gotRaw, err := read(reader)
 		if err != nil {
 			t.Fatalf("step %d: reading the response to %s: %v", i, clip(line), err)
 		}
@@ -174,6 +204,48 @@ func replayVector(t *testing.T, file string) {
 		}
 		vars = newVars
 	}
+}
+
+// contentLengthFrame is one message in LSP's base-protocol framing.
+func contentLengthFrame(body []byte) []byte {
+	return append([]byte(fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body))), body...)
+}
+
+// readMessage reads one Content-Length framed message: header lines up to an empty one, then
+// exactly as many bytes as its Content-Length says.
+func readMessage(r *bufio.Reader) (any, []byte, error) {
+	length := -1
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, []byte(line), fmt.Errorf("reading a header: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, []byte(line), fmt.Errorf("a header line without a colon: %q", line)
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
+			if _, err := fmt.Sscanf(strings.TrimSpace(value), "%d", &length); err != nil {
+				return nil, []byte(line), fmt.Errorf("a bad Content-Length: %q", line)
+			}
+		}
+	}
+	if length < 0 {
+		return nil, nil, fmt.Errorf("a reply without a Content-Length header")
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, body, fmt.Errorf("reading a body of %d bytes: %v", length, err)
+	}
+	v, err := decodeJSON(body)
+	if err != nil {
+		return nil, body, fmt.Errorf("not JSON: %q: %v", body, err)
+	}
+	return v, body, nil
 }
 
 // readResponse reads one non-blank line (blank lines are ignored, as in PROTOCOL.md).

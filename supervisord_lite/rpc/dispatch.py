@@ -8,6 +8,7 @@ its jsonschema pass, orjson both ways, and errors mapped here only, never leakin
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from supervisord_lite.core.errors import CoreError
 from supervisord_lite.rpc.errors import CODES, ErrorCode, RpcError
 from supervisord_lite.rpc.methods import METHODS, Api, CallContext, MethodSpec, Peer
+from supervisord_lite.rpc.models import integral_floats
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,14 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
         try:
             return validate(kwargs)
         except ValidationError as exc:
+            # Integral floats where an integer is due: again, as ints (a copy: the request's
+            # own params are left as they came).
+            again = integral_floats(copy.deepcopy(kwargs), exc.errors(include_url=False))
+            if again is not None:
+                try:
+                    return validate(again)
+                except ValidationError as exc2:
+                    exc = exc2
             text, errs = _describe(exc)
             if any(e["loc"] and e["loc"][0] == "target" for e in errs):
                 return _fail(ErrorCode.BAD_TARGET, f"Bad target: {text}", {"errors": errs})

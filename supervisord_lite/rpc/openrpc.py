@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,10 @@ from supervisord_lite import PROTOCOL_VERSION
 from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import METHODS, MethodSpec
 
-OPENRPC_VERSION = "1.3.2"
+# The newest version that @open-rpc/generator's clients accept (their pinned meta-schema,
+# @open-rpc/meta-schema 1.14.2, lists 1.0.0-rc0 to 1.2.6); the document uses nothing newer, and the
+# OpenRPC 1.3 meta-schema accepts it too (PROTOCOL.md says so; tests/test_openrpc.py checks both).
+OPENRPC_VERSION = "1.2.6"
 REF_TEMPLATE = "#/components/schemas/{model}"
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "protocol" / "openrpc.json"
 REGENERATE = "python -m supervisord_lite.rpc.openrpc  (or: make openrpc)"
@@ -65,7 +69,8 @@ METHOD_STANDARD_ERRORS = (ErrorCode.INVALID_PARAMS, ErrorCode.INTERNAL_ERROR)
 
 DESCRIPTION = (
     "Process objects with the semantics of the classic `processing` package, served by a daemon "
-    "over JSON-RPC 2.0: newline-delimited JSON on a Unix socket (or stdio). Params go by name (an "
+    "over JSON-RPC 2.0 on a Unix socket (or stdio): newline-delimited JSON, or LSP-style "
+    "Content-Length headers, chosen by a connection's first byte. Params go by name (an "
     "array by position, in the order listed, is accepted too). Errors -32700, -32600 and -32601 "
     "concern the message rather than a method; they are in components/errors. protocol/PROTOCOL.md "
     "is the prose version of this document."
@@ -91,6 +96,7 @@ class _Schemas:
         return schema
 
     def add(self, name: str, schema: dict[str, Any]) -> None:
+        schema = _own_titles(name, schema)
         if self.components.setdefault(name, schema) != schema:
             raise ValueError(f"two different JSON schemas are both named {name!r}")
 
@@ -103,6 +109,43 @@ class _Schemas:
             )
             return {"$ref": REF_TEMPLATE.format(model=tp.__name__)}
         return self.hoist(TypeAdapter(tp).json_schema(ref_template=REF_TEMPLATE, mode=mode))
+
+
+def type_name(name: str) -> str:
+    """What code generators make of a name (lodash's camelCase, first letter up, as
+    @open-rpc/generator does): process.getName -> ProcessGetName, main_path -> MainPath."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)
+    return "".join(w[:1].upper() + w[1:].lower() for w in words)
+
+
+def _own_titles(component: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A component's properties titled after it (ProcessInfoObject.pid: ProcessInfoObjectPid):
+    generators name a type after each title, and pydantic's ("Pid") would give one name to
+    different schemas (DaemonInfoObject's pid is never null)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    schema = {**schema, "properties": dict(properties)}
+    for prop, sub in properties.items():
+        if isinstance(sub, dict) and "title" in sub:
+            schema["properties"][prop] = {**sub, "title": component + type_name(prop)}
+    return schema
+
+
+def _distinct_param_titles(methods: list[dict[str, Any]]) -> None:
+    """A param title that names different schemas in different methods ("Name": a string or
+    null in process.create, a string in process.setName) gets its method's name in front."""
+    variants: dict[str, set[str]] = {}
+    for method in methods:
+        for param in method["params"]:
+            title = param["schema"].get("title")
+            if title is not None:
+                variants.setdefault(title, set()).add(json.dumps(param["schema"], sort_keys=True))
+    for method in methods:
+        for param in method["params"]:
+            title = param["schema"].get("title")
+            if title is not None and len(variants[title]) > 1:
+                param["schema"]["title"] = type_name(method["name"]) + type_name(title)
 
 
 def _params(spec: MethodSpec, schemas: _Schemas) -> list[dict[str, Any]]:
@@ -147,6 +190,7 @@ def _method(spec: MethodSpec, schemas: _Schemas) -> dict[str, Any]:
 def _build() -> dict[str, Any]:
     schemas = _Schemas()
     methods = [_method(spec, schemas) for spec in METHODS]
+    _distinct_param_titles(methods)
     errors = {
         error_name(code): {"code": int(code), "message": ERROR_MESSAGES[code]}
         for code in sorted(ErrorCode)

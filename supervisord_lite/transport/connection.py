@@ -1,4 +1,5 @@
-"""One client connection: read lines, answer each concurrently, write replies in one ordered stream.
+"""One client connection: read messages, answer each concurrently, write replies in one ordered
+stream, in the framing the client's first bytes chose (NDJSON, or Content-Length headers).
 
 Writes are synchronous non-blocking sends with a buffer for the rest (no lock, no await), so replies
 of concurrent requests never interleave. Reading pauses while too many requests are in flight.
@@ -10,13 +11,15 @@ import array
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from supervisord_lite.eager import resume
 from supervisord_lite.rpc.dispatch import Answer, error_response
 from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import Peer
+from supervisord_lite.transport.content_length import ContentLengthSplitter, Item, Malformed, frame
+from supervisord_lite.transport.detect import Undecided
 from supervisord_lite.transport.framing import Line, LineSplitter, close_fds
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,8 @@ class Connection:
         self._handler = handler
         self.peer = peer
         self._limit = limit
-        self._splitter = LineSplitter(limit)
+        self._splitter: Undecided | LineSplitter | ContentLengthSplitter = Undecided(limit)
+        self._send: Callable[[bytes], None] = self.write  # a reply line, in the chosen framing
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsent = bytearray()
         self._reading = False
@@ -83,6 +87,7 @@ class Connection:
             # The peer will send no more; answer what is in flight, then close (socat-style
             # clients half-close after their request and wait for the reply).
             close_fds(fds)
+            self._take(self._splitter.finish())  # a last line without its newline counts too
             self._eof = True
             self._pause_reading()
             self._maybe_finish()
@@ -98,19 +103,52 @@ class Connection:
             # (orjson ignores the trailing newline, and a "\r" before it.)
             self._start(data, fds)
         else:
-            for item in self._splitter.feed(data, fds):
-                if isinstance(item, Line):
-                    self._start(item.data, item.fds)
-                else:
-                    self.write(
-                        error_response(
-                            ErrorCode.INVALID_REQUEST,
-                            f"Invalid Request: message longer than the limit of {self._limit} bytes",
-                            {"limit": self._limit},
-                        )
-                    )
+            splitter = self._splitter
+            if isinstance(splitter, Undecided):
+                chosen = self._choose(splitter, data)
+                if chosen is None:  # white space only, so far
+                    close_fds(fds)
+                    return
+                splitter = chosen
+            self._take(splitter.feed(data, fds))
         if len(self._tasks) >= MAX_IN_FLIGHT:
             self._pause_reading()
+
+    def _choose(
+        self, undecided: Undecided, data: bytes
+    ) -> LineSplitter | ContentLengthSplitter | None:
+        """Settle the framing once, from the first bytes that are not white space."""
+        splitter = undecided.choose(data)
+        if isinstance(splitter, ContentLengthSplitter):
+            self._send = self._send_framed
+        if splitter is not None:
+            self._splitter = splitter
+        return splitter
+
+    def _take(self, items: Sequence[Item]) -> None:
+        for item in items:
+            if isinstance(item, Line):
+                self._start(item.data, item.fds)
+            elif isinstance(item, Malformed):
+                # No later message boundary can be trusted: answer, finish what is in flight
+                # (as at the end of input), read nothing more.
+                self._send(
+                    error_response(
+                        ErrorCode.PARSE_ERROR,
+                        f"Parse error: {item.reason}; nothing more is read on this connection",
+                    )
+                )
+                self._eof = True
+                self._pause_reading()
+                self._maybe_finish()
+            else:
+                self._send(
+                    error_response(
+                        ErrorCode.INVALID_REQUEST,
+                        f"Invalid Request: message longer than the limit of {self._limit} bytes",
+                        {"limit": self._limit},
+                    )
+                )
 
     def _start(self, line: bytes, fds: list[int]) -> None:
         """Run the handler at once, up to its first real wait: most requests end right here, and
@@ -153,7 +191,7 @@ class Connection:
         if fds:
             close_fds(fds)  # what the handler did not take
         if reply is not None:
-            self.write(reply)
+            self._send(reply)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -164,6 +202,9 @@ class Connection:
         self._maybe_finish()
 
     # -- writing ---------------------------------------------------------------------------
+    def _send_framed(self, reply: bytes) -> None:
+        self.write(frame(reply))
+
     def write(self, data: bytes) -> None:
         if self._closed:
             return

@@ -91,6 +91,15 @@ class LineSplitter:
         else:
             close_fds(fds)
 
+    def finish(self) -> list[Line | Oversized]:
+        """At the end of input: a last line that never got its newline is a line all the same
+        (`printf '{...}' | socat`), so it is answered rather than dropped."""
+        out: list[Line | Oversized] = []
+        if self._buf or self._fds:
+            self._complete(b"", out)
+        self._discarding = False
+        return out
+
     def close(self) -> None:
         close_fds(self._fds)
         self._buf.clear()

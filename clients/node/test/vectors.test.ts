@@ -18,6 +18,7 @@ import { after, before, describe, test } from "node:test";
 
 import { Client, RpcError } from "../src";
 import { LineSplitter } from "../src/lines";
+import { frame, MessageSplitter } from "./framed";
 import { type Daemon, startDaemon, TEST_TIMEOUT, VECTORS_DIR } from "./helpers";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -26,18 +27,23 @@ interface Step {
   send?: Json;
   send_raw?: string;
   send_oversize?: number;
+  send_eof?: boolean;
   expect?: Json;
   unordered?: boolean;
   description?: string;
   comment?: string;
 }
 
+type Framing = "ndjson" | "content-length";
+
 interface Vector {
   description?: string;
+  framing?: Framing;
   steps: Step[];
 }
 
-const STEP_KEYS = new Set(["send", "send_raw", "send_oversize", "expect", "unordered", "description", "comment"]);
+const SEND_KEYS = ["send", "send_raw", "send_oversize", "send_eof"];
+const STEP_KEYS = new Set([...SEND_KEYS, "expect", "unordered", "description", "comment"]);
 
 function vectorFiles(): string[] {
   if (!fs.existsSync(VECTORS_DIR)) return [];
@@ -51,12 +57,14 @@ function vectorFiles(): string[] {
 function loadVector(file: string): Vector {
   const v = JSON.parse(fs.readFileSync(file, "utf8")) as Vector;
   assert.ok(v && Array.isArray(v.steps) && v.steps.length > 0, `${file}: no steps`);
+  assert.ok(v.framing === undefined || v.framing === "ndjson" || v.framing === "content-length", `${file}: unknown framing`);
   v.steps.forEach((step, i) => {
     for (const key of Object.keys(step)) {
       assert.ok(STEP_KEYS.has(key), `${file} step ${i}: unknown key ${JSON.stringify(key)}`);
     }
-    const sends = ["send", "send_raw", "send_oversize"].filter((k) => k in step).length;
-    assert.equal(sends, 1, `${file} step ${i}: exactly one of send, send_raw, send_oversize`);
+    const sends = SEND_KEYS.filter((k) => k in step).length;
+    assert.equal(sends, 1, `${file} step ${i}: exactly one of ${SEND_KEYS.join(", ")}`);
+    if ("send_eof" in step) assert.ok(step.send_eof === true && i === v.steps.length - 1, `${file} step ${i}: send_eof is true, in the last step`);
   });
   return v;
 }
@@ -182,13 +190,14 @@ function substitute(value: Json, vars: Vars): Json {
 
 class RawConnection {
   private readonly socket: net.Socket;
-  private readonly splitter = new LineSplitter();
+  private readonly splitter: { push(chunk: Buffer): string[] };
   private readonly lines: string[] = [];
   private waiter: (() => void) | null = null;
   private ended: Error | null = null;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: net.Socket, framing: Framing) {
     this.socket = socket;
+    this.splitter = framing === "content-length" ? new MessageSplitter() : new LineSplitter();
     socket.on("data", (chunk: Buffer) => {
       this.lines.push(...this.splitter.push(chunk));
       this.wake();
@@ -203,13 +212,13 @@ class RawConnection {
     });
   }
 
-  static open(socketPath: string): Promise<RawConnection> {
+  static open(socketPath: string, framing: Framing = "ndjson"): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
       const socket = net.createConnection({ path: socketPath });
       socket.once("error", reject);
       socket.once("connect", () => {
         socket.removeListener("error", reject);
-        resolve(new RawConnection(socket));
+        resolve(new RawConnection(socket, framing));
       });
     });
   }
@@ -242,6 +251,11 @@ class RawConnection {
     return this.lines.shift()!;
   }
 
+  /** Shut the writing side; replies are still read. */
+  end(): Promise<void> {
+    return new Promise((resolve) => this.socket.end(() => resolve()));
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -252,16 +266,30 @@ function clip(text: string, max = 300): string {
 }
 
 async function replayRaw(socketPath: string, vector: Vector): Promise<void> {
-  const conn = await RawConnection.open(socketPath);
+  const headers = vector.framing === "content-length";
+  const conn = await RawConnection.open(socketPath, vector.framing);
   let vars: Vars = new Map();
   try {
     for (const [i, step] of vector.steps.entries()) {
       let line: string | Buffer;
-      if ("send" in step) line = JSON.stringify(substitute(step.send!, vars)) + "\n";
-      else if ("send_raw" in step) line = step.send_raw!;
-      else line = Buffer.concat([Buffer.alloc(step.send_oversize!, "x"), Buffer.from("\n")]);
-      await conn.write(line);
-      const shown = typeof line === "string" ? clip(line.trimEnd()) : `<${line.length - 1} bytes of x>`;
+      let shown: string;
+      if ("send" in step) {
+        const json = JSON.stringify(substitute(step.send!, vars));
+        line = headers ? frame(json) : json + "\n";
+        shown = clip(json);
+      } else if ("send_raw" in step) {
+        line = step.send_raw!;
+        shown = clip(line.trimEnd());
+      } else if ("send_oversize" in step) {
+        const body = Buffer.alloc(step.send_oversize!, "x");
+        line = headers ? frame(body) : Buffer.concat([body, Buffer.from("\n")]);
+        shown = `<${body.length} bytes of x>`;
+      } else {
+        line = "";
+        shown = "<end of input>";
+        await conn.end();
+      }
+      if (line.length > 0) await conn.write(line);
       if (step.expect === undefined || step.expect === null) continue; // a notification
       const text = await conn.readLine(20_000).catch((err: Error) => {
         throw new Error(`step ${i}: no response to ${shown}: ${err.message}`);
@@ -372,6 +400,17 @@ describe("protocol vectors", () => {
       });
     });
   }
+});
+
+describe("the Content-Length reader of the raw connections", () => {
+  test("bodies whatever the chunk boundaries, header names in any case", TEST_TIMEOUT, () => {
+    const data = Buffer.concat([frame('{"a":1}'), Buffer.from("content-length: 3\r\nContent-Type: x\r\n\r\n[2]")]);
+    for (let cut = 0; cut <= data.length; cut++) {
+      const s = new MessageSplitter();
+      assert.deepEqual([...s.push(data.subarray(0, cut)), ...s.push(data.subarray(cut))], ['{"a":1}', "[2]"]);
+    }
+    assert.throws(() => new MessageSplitter().push(Buffer.from("X: 1\r\n\r\n")), /Content-Length/);
+  });
 });
 
 // The matcher itself, so a vector failure is the daemon's and not the replayer's.

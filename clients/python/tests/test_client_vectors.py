@@ -114,14 +114,36 @@ class Raw:
         self.sock.connect(str(path))
         self.buf = b""
 
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError("the daemon closed the connection")
+        self.buf += chunk
+
     def line(self) -> bytes:
         while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise EOFError("the daemon closed the connection")
-            self.buf += chunk
+            self._fill()
         line, _, self.buf = self.buf.partition(b"\n")
         return line
+
+    def message(self) -> bytes:
+        """One reply in Content-Length framing (a vector's "framing": "content-length")."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        [length] = [
+            v
+            for n, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+            if n.strip().lower() == b"content-length"
+        ]
+        while len(self.buf) < int(length):
+            self._fill()
+        body, self.buf = self.buf[: int(length)], self.buf[int(length) :]
+        return body
+
+
+def framed(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 def read_with_client(request: Any, line: bytes) -> None:
@@ -164,20 +186,25 @@ def test_vector(case: Path, daemon: Daemon) -> None:
     spec = json.loads(case.read_text())
     env: dict[str, Any] = {}
     raw = Raw(daemon.socket_path)
+    headers = spec.get("framing") == "content-length"
     try:
         for n, step in enumerate(spec["steps"]):
             request: Any = None
             if "send" in step:
                 request = substitute(step["send"], env)
-                raw.sock.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+                body = json.dumps(request, separators=(",", ":")).encode()
+                raw.sock.sendall(framed(body) if headers else body + b"\n")
             elif "send_raw" in step:
                 raw.sock.sendall(step["send_raw"].encode())
-            else:
-                raw.sock.sendall(b"x" * step["send_oversize"] + b"\n")
+            elif "send_oversize" in step:
+                body = b"x" * step["send_oversize"]
+                raw.sock.sendall(framed(body) if headers else body + b"\n")
+            else:  # send_eof
+                raw.sock.shutdown(socket.SHUT_WR)
             expect = step.get("expect")
             if expect is None:
                 continue  # a notification: the next step's answer shows nothing came for it
-            line = raw.line()
+            line = raw.message() if headers else raw.line()
             match(
                 expect, json.loads(line), env, f"{case.stem} step {n}", bool(step.get("unordered"))
             )
