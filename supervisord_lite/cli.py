@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from supervisord_lite import __version__, logs
+from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED
 from supervisord_lite.paths import default_socket_path
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.unix import AlreadyServing
@@ -56,8 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="start every Python target from a fresh interpreter (no zygote)",
     )
+    serve.add_argument(
+        "--keep-exited",
+        type=_count,
+        default=DEFAULT_KEEP_EXITED,
+        metavar="N",
+        help="exited processes whose records are kept; beyond N the oldest are released, as by "
+        f"process.release (default {DEFAULT_KEEP_EXITED}; 0 keeps none once its waiting joins "
+        "are answered)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 or more, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         max_message=args.max_message,
         zygote=args.zygote,
         preload=tuple(args.preload),
+        keep_exited=args.keep_exited,
     )
     try:
         return asyncio.run(serve(options))

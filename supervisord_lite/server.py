@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisord_lite import systemd
-from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
 from supervisord_lite.owner import make_spawner, seal_inherited_fds
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
@@ -31,6 +31,7 @@ class Options:
     max_message: int = DEFAULT_LIMIT
     zygote: bool = True
     preload: tuple[str, ...] = ()
+    keep_exited: int = DEFAULT_KEEP_EXITED  # exited records kept before the oldest are released
 
 
 def _discover() -> object:
@@ -83,6 +84,7 @@ async def serve(options: Options) -> int:
         spawner,
         parent_of=parent_of,
         on_change=changed,
+        keep_exited=options.keep_exited,
     )
     dispatcher = Dispatcher(Api(supervisor, discover=_discover))
 

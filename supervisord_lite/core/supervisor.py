@@ -10,11 +10,14 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import (
+    FINAL_STATES,
     Output,
     ProcessRecord,
     Spawner,
@@ -24,6 +27,8 @@ from supervisord_lite.core.model import (
     TargetKind,
 )
 from supervisord_lite.eager import resume
+
+DEFAULT_KEEP_EXITED = 1000
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
 _MAX_ANCESTRY = 128
@@ -42,13 +47,20 @@ class Supervisor:
         parent_of: Callable[[int], int | None],
         daemon_pid: int | None = None,
         on_change: Callable[[], None] | None = None,
+        keep_exited: int = DEFAULT_KEEP_EXITED,
     ) -> None:
+        if keep_exited < 0:
+            raise ValueError(f"keep_exited must be 0 or more, not {keep_exited}")
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
         self._on_change = on_change or (lambda: None)
         self.authkey = new_authkey()  # the daemon is the main process
-        self._records: dict[int, ProcessRecord] = {}
+        self._records: dict[int, ProcessRecord] = {}  # in id order: ids only grow
+        # Ids of exited (or lost) records, in the order they ended: the oldest beyond
+        # `keep_exited` are released, so memory is bounded by what runs, not by what ever ran.
+        self._finished: OrderedDict[int, None] = OrderedDict()
+        self._keep_exited = keep_exited
         self._by_pid: dict[int, ProcessRecord] = {}
         self._last_id = 0
         self._children_of_main = 0
@@ -66,6 +78,37 @@ class Supervisor:
 
     def records(self) -> Iterable[ProcessRecord]:
         return self._records.values()
+
+    def select(
+        self,
+        *,
+        state: State | None = None,
+        parent: int | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[ProcessRecord]:
+        """Records by id, those with an id above `after`, at most `limit`; `state` and `parent`
+        filter (`parent=0` means created by the daemon itself, parent None)."""
+        found: Iterator[ProcessRecord] = self._after(after)
+        if state is not None:
+            found = (r for r in found if r.state is state)
+        if parent is not None:
+            want = None if parent == 0 else parent
+            found = (r for r in found if r.parent_id == want)
+        return list(found if limit is None else islice(found, limit))
+
+    def _after(self, after: int) -> Iterator[ProcessRecord]:
+        records = self._records
+        if self._last_id - after <= len(records):
+            # Fewer ids above `after` than records: look those ids up (a page near the end).
+            for i in range(after + 1, self._last_id + 1):
+                record = records.get(i)
+                if record is not None:
+                    yield record
+        else:
+            for record in records.values():
+                if record.id > after:
+                    yield record
 
     @property
     def running(self) -> int:
@@ -227,23 +270,71 @@ class Supervisor:
 
     def send_signal(self, process_id: int, signum: int) -> ProcessRecord:
         record = self.get(process_id)
-        if record.child is None:
+        if record.state is State.CREATED:
             raise errors.NotStarted(
                 f"process {record.id} has not been started; there is nothing to signal",
                 id=record.id,
             )
-        if record.state is State.RUNNING:
-            record.child.signal(signum)
+        if record.state is State.RUNNING and record.child is not None:
+            record.child.signal(signum)  # an ended (exited, lost) process is left alone
         return record
+
+    def release(self, process_id: int) -> None:
+        """Forget an ended (or never started) process: its record, name and key; its id is then
+        unknown, and never given again. A join already waiting on it still gets its answer."""
+        record = self.get(process_id)
+        if record.starting or record.state is State.RUNNING:
+            raise errors.StillRunning(
+                f"process {record.id} is still running and cannot be released; join it (or "
+                "terminate or kill it, then join it) and release it once it has exited",
+                id=record.id,
+            )
+        self._forget(record)
+
+    def _forget(self, record: ProcessRecord) -> None:
+        del self._records[record.id]
+        self._finished.pop(record.id, None)
+        # The child handle holds the exit callback, which holds the record: drop the cycle now
+        # rather than leave it to the cyclic collector.
+        record.child = None
+
+    def _finish(self, record: ProcessRecord) -> None:
+        """The record reached a final state: count it, and release the oldest beyond the limit."""
+        if record.pid is not None and self._by_pid.get(record.pid) is record:
+            del self._by_pid[record.pid]
+        record.exited.set()  # waiters hold the record: they get their answer even if it goes
+        if record.id in self._records:
+            self._finished[record.id] = None
+            while len(self._finished) > self._keep_exited:
+                oldest, _ = self._finished.popitem(last=False)
+                self._forget(self._records[oldest])
+        self._on_change()
 
     # -- lifecycle -------------------------------------------------------------------------
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
+        if record.state in FINAL_STATES:
+            return  # already lost: a late report changes nothing
         record.exitcode = exitcode
         record.state = State.EXITED
-        if record.pid is not None:
-            self._by_pid.pop(record.pid, None)
-        record.exited.set()
-        self._on_change()
+        self._finish(record)
+
+    def mark_lost(self, process_id: int, reason: str) -> ProcessRecord:
+        """The process was running when its owner was lost: it never runs again and its exit
+        status is unknown (exitcode None). Joins waiting on it return at once. A no-op on a
+        process that has already ended."""
+        record = self.get(process_id)
+        if record.state in FINAL_STATES:
+            return record
+        if record.state is State.CREATED and not record.starting:
+            raise errors.NotStarted(
+                f"process {record.id} was never started, so it cannot be lost", id=record.id
+            )
+        record.state = State.LOST
+        record.exitcode = None
+        record.lost_reason = reason
+        record.child = None  # nothing can be signalled or reaped through it any more
+        self._finish(record)
+        return record
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""
