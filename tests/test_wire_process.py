@@ -49,6 +49,7 @@ METHODS = {
     "process.list",
     "process.terminate",
     "process.kill",
+    "process.release",
     "daemon.info",
     "rpc.discover",
 }
