@@ -284,9 +284,10 @@ class Supervisor:
         unknown, and never given again. A join already waiting on it still gets its answer."""
         record = self.get(process_id)
         if record.starting or record.state is State.RUNNING:
+            doing = "is still starting" if record.starting else "is still running"
             raise errors.StillRunning(
-                f"process {record.id} is still running and cannot be released; join it (or "
-                "terminate or kill it, then join it) and release it once it has exited",
+                f"process {record.id} {doing} and cannot be released; join it (or terminate or "
+                "kill it, then join it) and release it once it has exited",
                 id=record.id,
             )
         self._forget(record)
@@ -321,7 +322,8 @@ class Supervisor:
     def mark_lost(self, process_id: int, reason: str) -> ProcessRecord:
         """The process was running when its owner was lost: it never runs again and its exit
         status is unknown (exitcode None). Joins waiting on it return at once. A no-op on a
-        process that has already ended."""
+        process that has already ended. Meant for the reattach, when no start is under way (a
+        start still running would set the child it spawns on the record again)."""
         record = self.get(process_id)
         if record.state in FINAL_STATES:
             return record
