@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import slc_helpers
+from slc_helpers import read_json
 from supervisord_lite_client import (
     Client,
     Command,
@@ -82,3 +86,26 @@ def test_list_filters_and_pages(client: Client) -> None:
     assert [i.id for i in client.iter_processes(state="exited", page_size=1)][-4:] == ids
     client.release(ids[1])
     assert [i.id for i in client.list_processes(after=first.id)] == [ids[0], *ids[2:]]
+
+
+def test_list_by_parent_finds_what_a_supervised_process_created(
+    client: Client, short_dir: Path
+) -> None:
+    out = str(short_dir / "family.json")
+    p = Process(target=slc_helpers.spawn_grandchildren, args=[out], client=client)
+    p.start()
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    kids = [k["id"] for k in read_json(out)["kids"]]
+    assert [i.id for i in client.list_processes(parent=p.id)] == kids
+    assert p.id in [i.id for i in client.list_processes(parent=0, after=p.id - 1, limit=1)]
+    assert not set(kids) & {i.id for i in client.iter_processes(parent=0, page_size=2)}
+    client.release(kids[0])
+    assert [i.id for i in client.list_processes(parent=p.id)] == kids[1:]
+    parent = p.id
+    p.close()
+    with pytest.raises(NoSuchProcess):
+        client.info(parent)
+    # A child outlives its parent's record: it keeps the parent's id, and is still found by it.
+    assert client.info(kids[1]).parent == parent
+    assert [i.id for i in client.list_processes(parent=parent)] == kids[1:]
