@@ -150,5 +150,10 @@ def test_select_pages_and_filters() -> None:
         assert [r.id for r in sv.select(after=0)] == [1, 2, 4, 5]
         assert [r.id for r in sv.select(after=3, limit=1)] == [4]
         assert [r.id for r in sv.select(after=1, limit=2)] == [2, 4]
+        sv.release(kids[0].id)
+        sv.release(done.id)
+        # Now more ids above 1 than records (1, 4 are left): the records are walked instead.
+        assert [r.id for r in sv.select(after=1)] == [4]
+        assert [r.id for r in sv.select(after=3, limit=5)] == [4]
 
     run(go())

@@ -99,7 +99,9 @@ class Supervisor:
 
     def _after(self, after: int) -> Iterator[ProcessRecord]:
         records = self._records
-        if self._last_id - after <= len(records):
+        if after <= 0:
+            yield from records.values()
+        elif self._last_id - after <= len(records):
             # Fewer ids above `after` than records: look those ids up (a page near the end).
             for i in range(after + 1, self._last_id + 1):
                 record = records.get(i)
