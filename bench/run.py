@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.memory import release_cycles
 from bench.targets import noop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +49,11 @@ class Plan:
     concurrent_reps: int
     sleepers: int
     idle_seconds: float
+    release_cycles: int
 
 
-FULL = Plan(7, 2000, 2.0, 100, 100, 10, 200, 5, 1000, 10.0)
-QUICK = Plan(3, 200, 0.3, 15, 15, 3, 200, 1, 100, 1.0)
+FULL = Plan(7, 2000, 2.0, 100, 100, 10, 200, 5, 1000, 10.0, 20_000)
+QUICK = Plan(3, 200, 0.3, 15, 15, 3, 200, 1, 100, 1.0, 1000)
 
 
 @dataclass
@@ -835,6 +837,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in (echo, floor, daemon, fresh):
                 server.stop()
+        log(f"bench: {plan.release_cycles} create+start+join+release cycles")
+        (directory / "m").mkdir()
+        mem = start_daemon(directory / "m", "--keep-exited", str(2 * plan.release_cycles))
+        try:
+            rss = release_cycles(Raw(mem.path), mem.proc.pid, plan.release_cycles, log)
+            report.extra.append((f"daemon RSS, {plan.release_cycles} cycles of /bin/true "
+                                 "with process.release", rss))  # fmt: skip
+        finally:
+            mem.stop()
         log(f"bench: {plan.sleepers} sleeping children")
         idle(plan, directory / "i", report)
         if shutil.which(args.supervisord) or os.path.exists(args.supervisord):

@@ -4,4 +4,4 @@ Kept import-light on purpose: every Python child starts through `supervisord_lit
 """
 
 __version__ = "0.1.0"
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from supervisord_lite import __version__, logs
+from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED
 from supervisord_lite.owner.keeper_client import KeeperGone
 from supervisord_lite.paths import default_socket_path
 from supervisord_lite.state.directory import StateInUse, UntrustedDirectory
@@ -70,8 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep nothing on disk and own children in this process: they end with the daemon",
     )
+    serve.add_argument(
+        "--keep-exited",
+        type=_count,
+        default=DEFAULT_KEEP_EXITED,
+        metavar="N",
+        help="exited processes whose records are kept; beyond N the oldest are released, as by "
+        f"process.release (default {DEFAULT_KEEP_EXITED}; 0 keeps none once its waiting joins "
+        "are answered)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 or more, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         preload=tuple(args.preload),
         state_dir=args.state_dir.absolute() if args.state_dir else None,
         ephemeral=args.ephemeral,
+        keep_exited=args.keep_exited,
     )
     try:
         return asyncio.run(serve(options))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from supervisord_lite import systemd
 from supervisord_lite.core.model import Spawner
-from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
 from supervisord_lite.owner import make_spawner, seal_inherited_fds
 from supervisord_lite.owner.keeper_client import KeeperOwner
 from supervisord_lite.owner.spec import reset_inherited_signals
@@ -38,6 +38,7 @@ class Options:
     preload: tuple[str, ...] = ()
     state_dir: Path | None = None  # None: state_directory.default_state_dir()
     ephemeral: bool = False  # no keeper and no store: children and records die with the daemon
+    keep_exited: int = DEFAULT_KEEP_EXITED  # exited records kept before the oldest are released
 
 
 def _discover() -> object:
@@ -91,7 +92,9 @@ async def serve(options: Options) -> int:
         spawner = local = make_spawner(
             socket_path=socket_str, zygote=options.zygote, preload=options.preload
         )
-        supervisor = Supervisor(spawner, parent_of=parent_of, on_change=changed)
+        supervisor = Supervisor(
+            spawner, parent_of=parent_of, on_change=changed, keep_exited=options.keep_exited
+        )
     else:
         state_dir = state_directory.prepare(
             options.state_dir or state_directory.default_state_dir()
@@ -108,6 +111,7 @@ async def serve(options: Options) -> int:
             on_change=changed,
             store=store,
             acknowledge=keeper.acknowledge,
+            keep_exited=options.keep_exited,
         )
         running, exited, lost = supervisor.reattach(await keeper.reattach(supervisor.on_exit_of))
         supervisor.persist()

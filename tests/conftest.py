@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,17 +46,25 @@ def state_dir_of(sock: Path) -> Path:
 
 
 def keeper_pid(state_dir: Path) -> int | None:
-    """The pid of the keeper serving `state_dir`, from /proc (None if there is none)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"supervisord_lite.owner.keeper" in argv and os.fsencode(state_dir) in argv:
-            return int(entry)
-    return None
+    """The pid of the keeper serving `state_dir` (None if there is none)."""
+    try:
+        pid = int((state_dir / "keeper.pid").read_text())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if os.fsencode(state_dir) in argv else None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_keeper_outlives_the_tests() -> Iterator[None]:
+    """A test that kills a front with -9 while a child runs leaves its keeper holding that exit,
+    as it should; at the end of the session every keeper of a test's state dir is stopped."""
+    yield
+    for pid_file in Path(tempfile.gettempdir()).glob("*/*.state/keeper.pid"):
+        pid = keeper_pid(pid_file.parent)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -38,6 +38,7 @@ def test_make_bench_quick_runs_and_prints_the_table() -> None:
         "processes started concurrently then joined",
         "sleeping children: daemon threads | 1 |",
         "sleeping children: daemon wake-ups",
+        "cycles of /bin/true with process.release | ",
     ):
         assert row in out, out
     assert "supervisord" in out

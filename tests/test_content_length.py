@@ -267,7 +267,7 @@ def test_a_last_line_without_newline_is_answered(daemon: Daemon) -> None:
 
 def _stdio(data: bytes, tmp: str) -> bytes:
     proc = subprocess.run(
-        [PY, "-m", "supervisord_lite", "serve", "--stdio"],
+        [PY, "-m", "supervisord_lite", "serve", "--stdio", "--state-dir", f"{tmp}/state"],
         input=data,
         capture_output=True,
         cwd=REPO,

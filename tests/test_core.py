@@ -10,7 +10,14 @@ from collections.abc import Callable
 import pytest
 
 from supervisord_lite.core import errors
-from supervisord_lite.core.model import ExitCallback, Output, SpawnRequest, Target, TargetKind
+from supervisord_lite.core.model import (
+    ExitCallback,
+    Output,
+    SpawnRequest,
+    State,
+    Target,
+    TargetKind,
+)
 from supervisord_lite.core.supervisor import Supervisor
 
 
@@ -66,11 +73,14 @@ class FakeSpawner:
         return child
 
 
-def make(parents: dict[int, int] | None = None) -> tuple[Supervisor, FakeSpawner]:
+def make(
+    parents: dict[int, int] | None = None, *, keep_exited: int = 1000
+) -> tuple[Supervisor, FakeSpawner]:
     spawner = FakeSpawner()
     table = parents or {}
     parent_of: Callable[[int], int | None] = table.get
-    return Supervisor(spawner, parent_of=parent_of, daemon_pid=1), spawner
+    sv = Supervisor(spawner, parent_of=parent_of, daemon_pid=1, keep_exited=keep_exited)
+    return sv, spawner
 
 
 def run(coro: object) -> object:
@@ -295,5 +305,45 @@ def test_a_start_whose_caller_goes_away_still_records_and_watches_the_child() ->
         assert (p.state, p.pid) == ("running", spawner.children[0].pid)
         spawner.children[0].exit(5)
         assert (await sv.join(p.id, timeout=None, caller=None)).exitcode == 5
+
+    run(go())
+
+
+def test_mark_lost_ends_a_running_process_with_no_exit_status() -> None:
+    """What the reattach does to a child whose owner died with it: `lost` is final, exitcode
+    None, joins (waiting or new) return at once, signals go nowhere, a late exit changes nothing."""
+
+    async def go() -> None:
+        sv, spawner = make()
+        p = sv.create(caller=None, target=Target())
+        await sv.start(p.id)
+        child = spawner.children[0]
+        waiting = sv.join(p.id, timeout=None, caller=None)
+        waiting.send(None)  # its first step: the child runs, so it waits (no StopIteration)
+        lost = sv.mark_lost(p.id, "the keeper died")
+        assert lost is p and (p.state, p.exitcode, p.lost_reason) == (
+            "lost",
+            None,
+            "the keeper died",
+        )
+        with pytest.raises(StopIteration) as answered:
+            waiting.send(None)  # the waiting join has its answer
+        assert answered.value.value is p
+        assert (await sv.join(p.id, timeout=None, caller=None)).exitcode is None
+        assert sv.running == 0 and sv.caller_of(child.pid) is None
+        await sv.send_signal(p.id, signal.SIGKILL)
+        assert child.signals == []
+        child.exit(0)  # a late report from a handle that outlived its owner
+        assert (p.state, p.exitcode) == ("lost", None)
+        with pytest.raises(errors.AlreadyStarted):
+            await sv.start(p.id)
+        assert sv.mark_lost(p.id, "again") is p and p.lost_reason == "the keeper died"
+        never = sv.create(caller=None, target=Target())
+        with pytest.raises(errors.NotStarted):
+            sv.mark_lost(never.id, "nothing ran")
+        assert [r.id for r in sv.select(state=State.LOST)] == [p.id]
+        sv.release(p.id)  # a lost process can be released like an exited one
+        with pytest.raises(errors.NoSuchProcess):
+            sv.get(p.id)
 
     run(go())

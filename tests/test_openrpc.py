@@ -97,7 +97,9 @@ def test_generator_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert openrpc.main([str(out)]) == 0
     assert out.read_text(encoding="utf-8") == openrpc.render()
     assert openrpc.main(["--check", str(out)]) == 0
-    out.write_text(out.read_text(encoding="utf-8").replace('"1.0"', '"0.9"'), encoding="utf-8")
+    out.write_text(
+        out.read_text(encoding="utf-8").replace(f'"{PROTOCOL_VERSION}"', '"0.9"'), encoding="utf-8"
+    )
     capsys.readouterr()
     assert openrpc.main(["--check", str(out)]) == 1
     assert "python -m supervisord_lite.rpc.openrpc" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def test_socket_default_under_xdg_runtime_dir(private_dir: Path) -> None:
         assert mode(sock.parent) == 0o700, oct(mode(sock.parent))
         assert mode(sock) == 0o600, oct(mode(sock))
         with RawClient(sock) as c:
-            assert c.call("daemon.info")["protocol_version"] == "1.0"
+            assert c.call("daemon.info")["protocol_version"] == "1.1"
 
 
 @pytest.mark.skipif(
@@ -238,7 +238,7 @@ def test_stdio_child_output_never_reaches_the_protocol_stream(stdio: StdioDaemon
     stdio.call("process.start", {"id": p["id"]})  # output "daemon": the daemon's stderr
     done = assert_info(stdio.call("process.join", {"id": p["id"], "timeout": 20}))
     assert done["exitcode"] == 0
-    assert stdio.call("daemon.info", id=2)["protocol_version"] == "1.0"
+    assert stdio.call("daemon.info", id=2)["protocol_version"] == "1.1"
     stdio.stdin.close()
     assert stdio.proc.wait(timeout=30) == 0
     rest = stdio.stdout.read()

@@ -74,7 +74,7 @@ def check_caller_results(c: RawClient, p: dict[str, Any], responses: list[Any]) 
     assert key["result"] == KEY, key
     for j in joins:
         assert_error(j, 1008, j["id"])
-    assert di["result"]["protocol_version"] == "1.0"
+    assert di["result"]["protocol_version"] == "1.1"
     # The daemon agrees on who is whose.
     listed = {i["id"]: i for i in c.call("process.list")}
     assert listed[first["result"]["id"]]["parent"] == p["id"]

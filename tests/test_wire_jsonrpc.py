@@ -46,11 +46,11 @@ def test_crlf_blank_lines_and_split_writes(daemon: Daemon) -> None:
     with daemon.client() as c:
         c.send_raw(b"\n\r\n   \n\t\n")  # blank lines: ignored, never answered
         c.send_raw(json.dumps(request("daemon.info", id="crlf")).encode() + b"\r\n")
-        assert assert_result(c.recv(), "crlf")["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), "crlf")["protocol_version"] == "1.1"
         # One request written a byte at a time.
         for b in json.dumps(request("daemon.info", id="bytes")).encode() + b"\n":
             c.send_raw(bytes([b]))
-        assert assert_result(c.recv(), "bytes")["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), "bytes")["protocol_version"] == "1.1"
         # Three requests in one write: three responses.
         c.send_raw(
             b"".join(json.dumps(request("daemon.info", id=i)).encode() + b"\n" for i in (1, 2, 3))
@@ -110,7 +110,7 @@ def test_a_line_of_exactly_the_limit_is_not_oversized(daemon: Daemon) -> None:
         line = line[:-1] + b" " * (MIB4 - len(line)) + b"}"
         assert len(line) == MIB4
         c.send_raw(line + b"\n")
-        assert assert_result(c.recv(), "edge")["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), "edge")["protocol_version"] == "1.1"
 
 
 def test_max_message_option_sets_the_limit(private_dir: Path) -> None:
@@ -172,11 +172,11 @@ def test_a_notification_is_carried_out(daemon: Daemon) -> None:
 def test_id_null_is_a_request_not_a_notification(daemon: Daemon) -> None:
     with daemon.client() as c:
         c.send(request("daemon.info", id=None))
-        assert assert_result(c.recv(), None)["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), None)["protocol_version"] == "1.1"
         c.send(request("daemon.info", id="str-id"))
-        assert assert_result(c.recv(), "str-id")["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), "str-id")["protocol_version"] == "1.1"
         c.send(request("daemon.info", id=-5))
-        assert assert_result(c.recv(), -5)["protocol_version"] == "1.0"
+        assert assert_result(c.recv(), -5)["protocol_version"] == "1.1"
 
 
 def test_empty_batch_is_one_invalid_request_error(daemon: Daemon, bystander: Any) -> None:
@@ -244,7 +244,7 @@ def test_batch_of_one_is_an_array_of_one(daemon: Daemon) -> None:
         c.send([request("daemon.info", id=9)])
         resp = c.recv()
         assert isinstance(resp, list) and len(resp) == 1, resp
-        assert assert_result(resp[0], 9)["protocol_version"] == "1.0"
+        assert assert_result(resp[0], 9)["protocol_version"] == "1.1"
 
 
 # ---------------------------------------------------------------- malformed input

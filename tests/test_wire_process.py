@@ -49,6 +49,7 @@ METHODS = {
     "process.list",
     "process.terminate",
     "process.kill",
+    "process.release",
     "daemon.info",
     "rpc.discover",
 }
@@ -73,7 +74,7 @@ def err_of(c: RawClient, method: str, params: Any) -> dict[str, Any]:
 def test_daemon_info(daemon: Daemon, c: RawClient) -> None:
     di = c.call("daemon.info")
     assert set(di) == {"version", "protocol_version", "pid"}, di
-    assert di["protocol_version"] == "1.0"
+    assert di["protocol_version"] == "1.1"
     assert isinstance(di["version"], str) and di["version"]
     assert di["pid"] == daemon.proc.pid
 

@@ -75,7 +75,7 @@ def assert_info(info: Any) -> dict[str, Any]:
     assert isinstance(info, dict) and set(info) == INFO_KEYS, info
     assert type(info["id"]) is int and info["id"] > 0, info
     assert isinstance(info["name"], str), info
-    assert info["state"] in ("created", "running", "exited"), info
+    assert info["state"] in ("created", "running", "exited", "lost"), info
     return info
 
 

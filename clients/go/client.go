@@ -335,9 +335,66 @@ func (c *Client) CheckVersion(ctx context.Context) (DaemonInfo, error) {
 	return info, nil
 }
 
-// List calls process.list: every process the daemon knows, by id.
-func (c *Client) List(ctx context.Context) ([]ProcessInfo, error) {
+// ListOptions are process.list's optional params (protocol 1.1); the zero value asks for
+// every process, as in 1.0. Results are always by id.
+type ListOptions struct {
+	State  State  // only processes in this state ("" for any)
+	Parent *int64 // only the children of this process id; ParentID(0): those the daemon created
+	After  int64  // only ids greater than this (the last id of the previous page)
+	Limit  int    // at most this many, 1 to 10000 (0: no limit)
+}
+
+// ParentID is a ListOptions.Parent value: ParentID(0) selects the processes the daemon created
+// itself (whose Parent is nil).
+func ParentID(id int64) *int64 { return &id }
+
+type listParams struct {
+	State  State  `json:"state,omitempty"`
+	Parent *int64 `json:"parent,omitempty"`
+	After  int64  `json:"after,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// List calls process.list, by id: every process the daemon knows, or, given ListOptions
+// (protocol 1.1), one page of them, filtered. ForEach pages for you.
+func (c *Client) List(ctx context.Context, opts ...ListOptions) ([]ProcessInfo, error) {
+	var params any
+	if len(opts) > 0 && opts[0] != (ListOptions{}) {
+		o := opts[0]
+		params = listParams{State: o.State, Parent: o.Parent, After: o.After, Limit: o.Limit}
+	}
 	var infos []ProcessInfo
-	err := c.Call(ctx, "process.list", nil, &infos)
+	err := c.Call(ctx, "process.list", params, &infos)
 	return infos, err
+}
+
+// ForEach calls fn on every process that opts selects, by id, asking for a page of opts.Limit
+// (default 1000) at a time from opts.After on, so no answer holds every record. It stops at the
+// first error, fn's included. Processes created or released meanwhile may or may not be seen;
+// none is seen twice.
+func (c *Client) ForEach(ctx context.Context, opts ListOptions, fn func(ProcessInfo) error) error {
+	if opts.Limit <= 0 {
+		opts.Limit = 1000
+	}
+	for {
+		page, err := c.List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		for _, info := range page {
+			if err := fn(info); err != nil {
+				return err
+			}
+		}
+		if len(page) < opts.Limit {
+			return nil
+		}
+		opts.After = page[len(page)-1].ID
+	}
+}
+
+// Release calls process.release (protocol 1.1): the daemon forgets an ended (or never started)
+// process; its id is then unknown (ErrNoSuchProcess). A running one fails with ErrStillRunning.
+func (c *Client) Release(ctx context.Context, id int64) error {
+	return c.Call(ctx, "process.release", idParams{id}, nil)
 }

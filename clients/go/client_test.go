@@ -148,7 +148,7 @@ func TestDialDefaultUsesEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CheckVersion: %v", err)
 	}
-	if info.ProtocolVersion != "1.0" || info.Pid <= 0 || info.Version == "" {
+	if info.ProtocolVersion != "1.1" || info.Pid <= 0 || info.Version == "" {
 		t.Fatalf("daemon.info = %+v", info)
 	}
 }

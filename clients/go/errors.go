@@ -23,6 +23,7 @@ const (
 	ErrShuttingDown     ErrorCode = 1009 // the daemon is stopping and starts nothing new
 	ErrPermissionDenied ErrorCode = 1010 // the peer is not the daemon's user or root
 	ErrFdsMissing       ErrorCode = 1011 // output "passed" without two file descriptors
+	ErrStillRunning     ErrorCode = 1012 // release of a running (or starting) process; join it first
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -46,6 +47,7 @@ var codeNames = map[ErrorCode]string{
 	ErrShuttingDown:     "ShuttingDown",
 	ErrPermissionDenied: "PermissionDenied",
 	ErrFdsMissing:       "FdsMissing",
+	ErrStillRunning:     "StillRunning",
 	ErrParse:            "ParseError",
 	ErrInvalidRequest:   "InvalidRequest",
 	ErrMethodNotFound:   "MethodNotFound",

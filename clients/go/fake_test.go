@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -98,5 +99,55 @@ func TestNullIDErrorThenHangUp(t *testing.T) {
 	_, err = sl.Dial(ctx, path)
 	if !errors.Is(err, sl.ErrPermissionDenied) {
 		t.Fatalf("Dial refused by the daemon = %v, want ErrPermissionDenied", err)
+	}
+}
+
+// A lost process (protocol 1.1; only a daemon that lost a child reports one, so a fake serves
+// it) is ended: not alive without asking again, no exit code, and List sends the filters asked.
+func TestLostProcessIsEnded(t *testing.T) {
+	ctx := testContext(t, 10*time.Second)
+	lost := map[string]any{"id": 4, "name": "Process-4", "parent": nil, "state": "lost", "pid": 77,
+		"exitcode": nil}
+	var methods []string
+	var listParams any
+	path := fakeDaemon(t, func(req map[string]any) any {
+		methods = append(methods, req["method"].(string))
+		var result any = lost
+		switch req["method"] {
+		case "daemon.info":
+			result = map[string]any{"version": "9.9", "protocol_version": "1.1", "pid": 1}
+		case "process.list":
+			listParams = req["params"]
+			result = []any{lost}
+		}
+		return map[string]any{"jsonrpc": "2.0", "id": req["id"], "result": result}
+	})
+	c, err := sl.Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := c.Attach(4)
+	if err := p.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info := p.LastInfo(); info.State != sl.StateLost || !info.State.Ended() || info.ExitCode != nil {
+		t.Fatalf("joined a lost process: %+v", info)
+	}
+	if _, ok := p.ExitCode(); ok {
+		t.Fatal("a lost process has no exit code")
+	}
+	if alive, err := p.IsAlive(ctx); alive || err != nil {
+		t.Fatalf("IsAlive of a lost process = %v, %v", alive, err)
+	}
+	infos, err := c.List(ctx, sl.ListOptions{State: sl.StateLost, Parent: sl.ParentID(0)})
+	if err != nil || len(infos) != 1 || infos[0].State != sl.StateLost {
+		t.Fatalf("List = %+v, %v", infos, err)
+	}
+	if got := fmt.Sprint(methods); got != "[daemon.info process.join process.list]" {
+		t.Fatalf("calls made: %s (an ended process is not asked again)", got)
+	}
+	if b, _ := json.Marshal(listParams); string(b) != `{"parent":0,"state":"lost"}` {
+		t.Fatalf("list params sent: %s", b)
 	}
 }

@@ -13,7 +13,13 @@ const (
 	StateCreated State = "created" // not started
 	StateRunning State = "running"
 	StateExited  State = "exited"
+	// StateLost (protocol 1.1): it was running when the daemon lost its hold on it; its exit
+	// status is unknown (ExitCode stays nil) and it never runs again.
+	StateLost State = "lost"
 )
+
+// Ended says whether the state is final: exited or lost.
+func (s State) Ended() bool { return s == StateExited || s == StateLost }
 
 // ProcessInfo is the daemon's view of a process. It never contains an authkey.
 type ProcessInfo struct {
@@ -22,7 +28,7 @@ type ProcessInfo struct {
 	Parent   *int64 `json:"parent"` // the creating process's id; nil when the daemon created it
 	State    State  `json:"state"`
 	Pid      *int   `json:"pid"`      // nil until started
-	ExitCode *int   `json:"exitcode"` // nil until ended; minus the signal number if a signal ended it
+	ExitCode *int   `json:"exitcode"` // nil until ended (for ever if lost); minus the signal number if a signal ended it
 }
 
 // ProcessOptions are the arguments of NewProcess, as in processing.Process(target, args, kwargs, name).
@@ -174,10 +180,22 @@ func (p *Process) Info(ctx context.Context) (ProcessInfo, error) {
 	return p.infoCall(ctx, "process.info", idParams{p.id})
 }
 
-// IsAlive says whether the process is running now (process.info).
+// IsAlive says whether the process is running now (process.info); one last seen ended (exited
+// or lost) is not asked about again.
 func (p *Process) IsAlive(ctx context.Context) (bool, error) {
+	if p.LastInfo().State.Ended() {
+		return false, nil
+	}
 	info, err := p.Info(ctx)
 	return info.State == StateRunning, err
+}
+
+// Release makes the daemon forget the process (process.release, protocol 1.1): its record, name
+// and key; its id then fails every call with ErrNoSuchProcess and is never given again. Allowed
+// once it has ended, or before Start; a running one fails with ErrStillRunning: join it first.
+// LastInfo, Pid and ExitCode keep what this handle learnt last.
+func (p *Process) Release(ctx context.Context) error {
+	return p.c.Release(ctx, p.id)
 }
 
 // Terminate sends SIGTERM (process.terminate); a process that already ended is left alone, one
@@ -205,7 +223,8 @@ func (p *Process) Pid() (int, bool) {
 }
 
 // ExitCode is the exit code as last reported: (code, true) once the process ended, minus the
-// signal number when a signal ended it (-9 after Kill); (0, false) while it has not.
+// signal number when a signal ended it (-9 after Kill); (0, false) while it has not, and for a
+// lost process, whose exit code nobody knows (LastInfo().State is then StateLost).
 func (p *Process) ExitCode() (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -48,3 +48,7 @@ class JoinSelf(CoreError):
 
 class ShuttingDown(CoreError):
     pass
+
+
+class StillRunning(CoreError):
+    """A process that runs (or is starting) cannot be released; join or kill it first."""

@@ -33,6 +33,7 @@ class Journal:
         self._acknowledge = acknowledge
         self._dirty: dict[int, ProcessRecord | None] = {}  # None: released, to delete
         self._handle: asyncio.TimerHandle | None = None
+        self._forgotten: list[int] = []  # released before their exit was acknowledged
 
     @property
     def holds_exits(self) -> bool:
@@ -47,8 +48,12 @@ class Journal:
         self._dirty[record.id] = record
         self._schedule()
 
-    def forget(self, process_id: int) -> None:
-        self._dirty[process_id] = None
+    def forget(self, record: ProcessRecord) -> None:
+        """Its record goes; an exit not yet acknowledged to the owner still is, with the batch."""
+        self._dirty[record.id] = None
+        if record.unacknowledged:
+            record.unacknowledged = False
+            self._forgotten.append(record.id)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -67,7 +72,7 @@ class Journal:
             self._handle.cancel()
             self._handle = None
         dirty, self._dirty = self._dirty, {}
-        acknowledged: list[int] = []
+        acknowledged, self._forgotten = self._forgotten, []
         for key, record in dirty.items():
             if record is None:
                 self.store.delete(PROCESS, key)

@@ -13,7 +13,12 @@ class State(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
-    LOST = "lost"  # it was running when its owner was lost (a reboot): its exit code is unknown
+    # It was running when its owner was lost (the keeper died with it, say): its exit status is
+    # unknown (exitcode None) and it never runs again. Like EXITED, it is final.
+    LOST = "lost"
+
+
+FINAL_STATES = frozenset({State.EXITED, State.LOST})
 
 
 class TargetKind(enum.StrEnum):
@@ -138,6 +143,7 @@ class ProcessRecord:
     exitcode: int | None = None
     child: Child | None = None
     children_created: int = 0
+    lost_reason: str | None = None  # why it is LOST (for the log and the store; not on the wire)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
     spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)

@@ -57,6 +57,7 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "pid": record.pid,
         "exitcode": record.exitcode,
         "children_created": record.children_created,
+        "lost_reason": record.lost_reason,
     }
 
 
@@ -78,6 +79,7 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         pid=doc["pid"],
         exitcode=doc["exitcode"],
         children_created=doc["children_created"],
+        lost_reason=doc.get("lost_reason"),
     )
     if record.state in (State.EXITED, State.LOST):
         record.exited.set()

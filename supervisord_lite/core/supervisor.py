@@ -11,12 +11,15 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
+    FINAL_STATES,
     Output,
     ProcessRecord,
     Spawner,
@@ -31,6 +34,7 @@ from supervisord_lite.core.store import META, PROCESS, Store
 from supervisord_lite.eager import resume
 
 log = logging.getLogger(__name__)
+DEFAULT_KEEP_EXITED = 1000
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
 _MAX_ANCESTRY = 128
@@ -51,15 +55,22 @@ class Supervisor:
         on_change: Callable[[], None] | None = None,
         store: Store | None = None,
         acknowledge: Callable[[list[int]], None] | None = None,
+        keep_exited: int = DEFAULT_KEEP_EXITED,
     ) -> None:
         """With a `store`, records are durable (loaded here, written in batches); `acknowledge`
         tells a durable owner which exits are stored, so it may forget them."""
+        if keep_exited < 0:
+            raise ValueError(f"keep_exited must be 0 or more, not {keep_exited}")
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
         self._on_change = on_change or (lambda: None)
         self.authkey = new_authkey()  # the daemon is the main process
-        self._records: dict[int, ProcessRecord] = {}
+        self._records: dict[int, ProcessRecord] = {}  # in id order: ids only grow
+        # Ids of exited (or lost) records, in the order they ended: the oldest beyond
+        # `keep_exited` are released, so memory is bounded by what runs, not by what ever ran.
+        self._finished: OrderedDict[int, None] = OrderedDict()
+        self._keep_exited = keep_exited
         self._by_pid: dict[int, ProcessRecord] = {}
         self._last_id = 0
         self._children_of_main = 0
@@ -68,6 +79,7 @@ class Supervisor:
         if store is not None:
             self._load(store)
             self._journal = Journal(store, meta=self._meta, acknowledge=acknowledge)
+            self._trim()  # a smaller --keep-exited than the last run's applies at once
 
     # -- queries ---------------------------------------------------------------------------
     def get(self, process_id: int) -> ProcessRecord:
@@ -81,6 +93,39 @@ class Supervisor:
 
     def records(self) -> Iterable[ProcessRecord]:
         return self._records.values()
+
+    def select(
+        self,
+        *,
+        state: State | None = None,
+        parent: int | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[ProcessRecord]:
+        """Records by id, those with an id above `after`, at most `limit`; `state` and `parent`
+        filter (`parent=0` means created by the daemon itself, parent None)."""
+        found: Iterator[ProcessRecord] = self._after(after)
+        if state is not None:
+            found = (r for r in found if r.state is state)
+        if parent is not None:
+            want = None if parent == 0 else parent
+            found = (r for r in found if r.parent_id == want)
+        return list(found if limit is None else islice(found, limit))
+
+    def _after(self, after: int) -> Iterator[ProcessRecord]:
+        records = self._records
+        if after <= 0:
+            yield from records.values()
+        elif self._last_id - after <= len(records):
+            # Fewer ids above `after` than records: look those ids up (a page near the end).
+            for i in range(after + 1, self._last_id + 1):
+                record = records.get(i)
+                if record is not None:
+                    yield record
+        else:
+            for record in records.values():
+                if record.id > after:
+                    yield record
 
     @property
     def running(self) -> int:
@@ -271,36 +316,79 @@ class Supervisor:
                 id=record.id,
             )
         if record.state is State.RUNNING and record.child is not None:
-            record.child.signal(signum)
+            record.child.signal(signum)  # an ended (exited, lost) process is left alone
         return record
+
+    def release(self, process_id: int) -> None:
+        """Forget an ended (or never started) process: its record, name and key; its id is then
+        unknown, and never given again. A join already waiting on it still gets its answer."""
+        record = self.get(process_id)
+        if record.starting or record.state is State.RUNNING:
+            doing = "is still starting" if record.starting else "is still running"
+            raise errors.StillRunning(
+                f"process {record.id} {doing} and cannot be released; join it (or terminate or "
+                "kill it, then join it) and release it once it has exited",
+                id=record.id,
+            )
+        self._forget(record)
+
+    def _forget(self, record: ProcessRecord) -> None:
+        del self._records[record.id]
+        self._finished.pop(record.id, None)
+        if self._journal is not None:
+            self._journal.forget(record)
+        # The child handle holds the exit callback, which holds the record: drop the cycle now
+        # rather than leave it to the cyclic collector.
+        record.child = None
+
+    def _finish(self, record: ProcessRecord) -> None:
+        """The record reached a final state: count it, and release the oldest beyond the limit."""
+        if record.pid is not None and self._by_pid.get(record.pid) is record:
+            del self._by_pid[record.pid]
+        record.exited.set()  # waiters hold the record: they get their answer even if it goes
+        if record.id in self._records:
+            self._finished[record.id] = None
+            self._trim()
+        self._on_change()
+
+    def _trim(self) -> None:
+        while len(self._finished) > self._keep_exited:
+            oldest, _ = self._finished.popitem(last=False)
+            self._forget(self._records[oldest])
 
     # -- lifecycle -------------------------------------------------------------------------
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
+        if record.state in FINAL_STATES:
+            return  # already lost: a late report changes nothing
         record.exitcode = exitcode
         record.state = State.EXITED
         record.child = None  # its pidfd and pipes are gone; nothing is left to hold
-        if record.pid is not None:
-            self._by_pid.pop(record.pid, None)
-        record.exited.set()
         record.unacknowledged = self._journal is not None and self._journal.holds_exits
         self._touch(record)
-        self._on_change()
+        self._finish(record)
 
-    def mark_lost(self, process_id: int, reason: str) -> None:
-        """It was running, and its owner no longer knows it: its exit code will never be known."""
-        record = self._records.get(process_id)
-        if record is None or record.state in (State.EXITED, State.LOST):
-            return
+    def mark_lost(self, process_id: int, reason: str) -> ProcessRecord:
+        """The process was running when its owner was lost: it never runs again and its exit
+        status is unknown (exitcode None). Joins waiting on it return at once. A no-op on a
+        process that has already ended. Meant for the reattach, when no start is under way (a
+        start still running would set the child it spawns on the record again)."""
+        record = self.get(process_id)
+        if record.state in FINAL_STATES:
+            return record
+        if record.state is State.CREATED and not record.starting:
+            raise errors.NotStarted(
+                f"process {record.id} was never started, so it cannot be lost", id=record.id
+            )
+        record.state = State.LOST
+        record.exitcode = None
+        record.lost_reason = reason
+        record.child = None  # nothing can be signalled or reaped through it any more
         log.warning(
             "process %d (%s, pid %s) is lost: %s", record.id, record.name, record.pid, reason
         )
-        record.state = State.LOST
-        record.exitcode = None
-        record.child = None
-        if record.pid is not None and self._by_pid.get(record.pid) is record:
-            del self._by_pid[record.pid]
-        record.exited.set()
         self._touch(record)
+        self._finish(record)
+        return record
 
     # -- durability ------------------------------------------------------------------------
     def _load(self, store: Store) -> None:
@@ -312,6 +400,8 @@ class Supervisor:
         for key in sorted(docs, key=int):
             record = from_document(docs[key], self._records)
             self._records[record.id] = record
+            if record.state in FINAL_STATES:
+                self._finished[record.id] = None  # oldest first, as near as ids tell
         # After a clean stop the exact last id; after a crash, past every id it may have given.
         clean_last = meta["last_id"] if meta is not None and meta.get("clean") else 0
         self._last_id = max(clean_last or store.reserved_ids(), max(self._records, default=0))
@@ -328,6 +418,7 @@ class Supervisor:
                 # Started just before a crash, before its record was written: the owner had it.
                 record = from_document(survivor.record, self._records)
                 self._records[record.id] = record
+                self._records = dict(sorted(self._records.items()))  # lists go by id
                 self._last_id = max(self._last_id, record.id)
             record.pid = survivor.pid
             record.starting = False

@@ -34,6 +34,8 @@ from supervisord_lite.owner.spec import reset_inherited_signals
 
 log = logging.getLogger("supervisord_lite.keeper")
 
+PID_FILE = "keeper.pid"  # for an operator (and a test) to find it; the lock, not this, is the truth
+
 
 @dataclass
 class Kept:
@@ -294,6 +296,10 @@ def main(argv: list[str]) -> int:
     if os.fork() != 0:
         os._exit(0)
     os.setsid()
+    pid_file = state_dir / PID_FILE
+    fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.close(fd)
     logs.setup(logging.INFO)
     with contextlib.suppress(OSError), open("/proc/self/comm", "wb") as f:
         f.write(b"sl-keeper")
@@ -301,6 +307,7 @@ def main(argv: list[str]) -> int:
         asyncio.run(_serve(listener, argv[2:]))
     finally:
         (state_dir / SOCKET_NAME).unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
         os.close(lock_fd)
     return 0
 

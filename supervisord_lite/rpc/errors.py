@@ -24,6 +24,7 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 1009
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
+    STILL_RUNNING = 1012
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -36,6 +37,7 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.TargetFailed: ErrorCode.TARGET_FAILED,
     errors.JoinSelf: ErrorCode.JOIN_SELF,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
+    errors.StillRunning: ErrorCode.STILL_RUNNING,
 }
 
 

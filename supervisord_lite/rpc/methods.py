@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisord_lite import PROTOCOL_VERSION, __version__
-from supervisord_lite.core.model import Output, ProcessRecord, Target, TargetKind
+from supervisord_lite.core.model import Output, ProcessRecord, State, Target, TargetKind
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
@@ -144,8 +144,13 @@ class Api:
     def info(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.sv.get(p.id))
 
-    def list(self, ctx: CallContext, p: m.NoParams) -> list[dict[str, Any]]:
-        return [info(r) for r in self.sv.records()]
+    def list(self, ctx: CallContext, p: m.ListParams) -> list[dict[str, Any]]:
+        state = None if p.state is None else State(p.state)
+        found = self.sv.select(state=state, parent=p.parent, after=p.after, limit=p.limit)
+        return [info(r) for r in found]
+
+    def release(self, ctx: CallContext, p: m.IdParams) -> None:
+        self.sv.release(p.id)
 
     async def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(await self.sv.send_signal(p.id, signal.SIGTERM))
@@ -197,8 +202,11 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.setAuthKey", Api.set_authkey, m.SetAuthKeyParams, None,
                "Set the authentication key; null draws a new random one.", _ID),
     MethodSpec("process.info", Api.info, m.IdParams, m.ProcessInfo, "The process's info.", _ID),
-    MethodSpec("process.list", Api.list, m.NoParams, list[m.ProcessInfo],
-               "Every process, by id."),
+    MethodSpec("process.list", Api.list, m.ListParams, list[m.ProcessInfo],
+               "Processes by id: every one, or a page (after, limit) filtered by state and parent."),
+    MethodSpec("process.release", Api.release, m.IdParams, None,
+               "Forget an ended (or never started) process; its id is then unknown.",
+               (*_ID, E.STILL_RUNNING)),
     MethodSpec("process.terminate", Api.terminate, m.IdParams, m.ProcessInfo,
                "Send SIGTERM (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
     MethodSpec("process.kill", Api.kill, m.IdParams, m.ProcessInfo,

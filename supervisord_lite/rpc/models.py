@@ -151,11 +151,33 @@ class NoParams(Params):
     pass
 
 
+StateName = Literal["created", "running", "exited", "lost"]
+
+LIST_LIMIT = 10_000
+
+
+class ListParams(Params):
+    """All optional: without any, every process (as in protocol 1.0). Clients should page."""
+
+    state: StateName | None = Field(None, description="Only processes in this state")
+    parent: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Only the children of this process id; 0: those the daemon created"
+    )
+    after: Annotated[int, Field(ge=0)] = Field(
+        0, description="Only ids greater than this (the last id of the previous page)"
+    )
+    limit: Annotated[int, Field(ge=1, le=LIST_LIMIT)] | None = Field(
+        None, description=f"At most this many (1 to {LIST_LIMIT}); null: no limit"
+    )
+
+
 class ProcessInfoObject(BaseModel):
     id: int
     name: str
     parent: int | None = Field(description="Id of the creating process; null for the daemon")
-    state: Literal["created", "running", "exited"]
+    state: StateName = Field(
+        description='"lost": it was running when its owner was lost; exitcode stays null'
+    )
     pid: int | None
     exitcode: int | None = Field(description="Null until ended; minus the signal number if killed")
 

@@ -62,6 +62,9 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FDS_MISSING: (
         'FdsMissing: output "passed" but two file descriptors were not received with the request'
     ),
+    ErrorCode.STILL_RUNNING: (
+        "StillRunning: the process is running (or starting) and cannot be released; join it first"
+    ),
 }
 
 # Standard errors any method can answer (after its own): its params are checked, and it may fail.

@@ -17,7 +17,7 @@ import {
 import { LineSplitter } from "./lines";
 import { defaultSocketPath } from "./paths";
 import { Process, type ProcessOptions } from "./process";
-import type { DaemonInfo, ProcessInfo } from "./types";
+import type { DaemonInfo, ListOptions, ProcessInfo } from "./types";
 
 /** The protocol major version this client speaks. */
 export const PROTOCOL_MAJOR = 1;
@@ -204,9 +204,41 @@ export class Client extends EventEmitter {
     return this.call<DaemonInfo>("daemon.info");
   }
 
-  /** `process.list`: every process the daemon knows, by id. */
-  list(): Promise<ProcessInfo[]> {
-    return this.call<ProcessInfo[]>("process.list");
+  /**
+   * `process.list`, by id: every process, or (protocol 1.1) one page of them, filtered:
+   * `{state, parent, after, limit}` (`parent: 0` for those the daemon created itself; `limit` 1 to
+   * 10000). Without options it is the 1.0 call. `processes()` pages for you.
+   */
+  list(options: ListOptions = {}): Promise<ProcessInfo[]> {
+    const params: Record<string, unknown> = {};
+    for (const key of ["state", "parent", "after", "limit"] as const) {
+      if (options[key] !== undefined && options[key] !== null) params[key] = options[key];
+    }
+    return this.call<ProcessInfo[]>("process.list", Object.keys(params).length ? params : undefined);
+  }
+
+  /**
+   * Every process (filtered as `list`), by id, asked for `pageSize` at a time so that no answer
+   * holds every record: `for await (const info of client.processes({ state: "exited" }))`.
+   * Processes created or released meanwhile may or may not be seen; none is seen twice.
+   */
+  async *processes(options: Omit<ListOptions, "after" | "limit"> & { pageSize?: number } = {}): AsyncGenerator<ProcessInfo> {
+    const { pageSize = 1000, ...filters } = options;
+    let after = 0;
+    for (;;) {
+      const page = await this.list({ ...filters, after, limit: pageSize });
+      yield* page;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  /**
+   * `process.release` (protocol 1.1): the daemon forgets an ended (or never started) process; its
+   * id is then unknown (NoSuchProcessError). StillRunningError while it runs.
+   */
+  async release(processId: number): Promise<void> {
+    await this.call("process.release", { id: processId });
   }
 
   /** `rpc.discover`: the OpenRPC document. */

@@ -21,6 +21,7 @@ export const ErrorCode = {
   ShuttingDown: 1009,
   PermissionDenied: 1010,
   FdsMissing: 1011,
+  StillRunning: 1012,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -100,6 +101,8 @@ export class JoinSelfError extends RpcError {}
 export class ShuttingDownError extends RpcError {}
 export class PermissionDeniedError extends RpcError {}
 export class FdsMissingError extends RpcError {}
+/** 1012: `release()` of a process that runs (or is starting); join it first. */
+export class StillRunningError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -118,6 +121,7 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ShuttingDown, ShuttingDownError],
   [ErrorCode.PermissionDenied, PermissionDeniedError],
   [ErrorCode.FdsMissing, FdsMissingError],
+  [ErrorCode.StillRunning, StillRunningError],
 ]);
 
 /**

@@ -10,9 +10,11 @@ export { LineSplitter, LineTooLongError } from "./lines";
 export {
   argv,
   callable,
+  isEnded,
   type ArgvTarget,
   type CallableTarget,
   type DaemonInfo,
+  type ListOptions,
   type Output,
   type ProcessInfo,
   type ProcessState,

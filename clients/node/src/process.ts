@@ -4,7 +4,7 @@
  */
 
 import type { Client } from "./client";
-import type { Output, ProcessInfo, ProcessState, Target } from "./types";
+import { isEnded, type Output, type ProcessInfo, type ProcessState, type Target } from "./types";
 
 export interface ProcessOptions {
   /** What the process runs: `{argv: [...]}`, `{callable: "pkg.mod:func"}`, or null for nothing. */
@@ -134,9 +134,20 @@ export class Process {
     return this.requestInfo("process.info");
   }
 
-  /** True while it runs (started and not ended). */
+  /** True while it runs (started and not ended); an ended one (exited, lost) is not asked again. */
   async isAlive(): Promise<boolean> {
+    if (isEnded(this._info?.state)) return false;
     return (await this.info()).state === "running";
+  }
+
+  /**
+   * `process.release` (protocol 1.1): the daemon forgets the process (its record, name and key);
+   * its id is then unknown to every method (NoSuchProcessError), and never given again. Allowed
+   * once it has ended, or before `start()`; StillRunningError (1012) while it runs: join it first.
+   * What this object learnt last (`exitcode`, `state`) stays readable.
+   */
+  async release(): Promise<void> {
+    await this.request("process.release");
   }
 
   async getName(): Promise<string> {

@@ -1,6 +1,27 @@
 /** The objects of protocol/PROTOCOL.md, as TypeScript types. */
 
-export type ProcessState = "created" | "running" | "exited";
+/**
+ * `"lost"` (protocol 1.1): it was running when the daemon lost its hold on it; its exit status is
+ * unknown (`exitcode` stays null) and it never runs again. `"exited"` and `"lost"` are final.
+ */
+export type ProcessState = "created" | "running" | "exited" | "lost";
+
+/** True for the states a process never leaves (`"exited"`, `"lost"`). */
+export function isEnded(state: ProcessState | null | undefined): boolean {
+  return state === "exited" || state === "lost";
+}
+
+/** `process.list`'s optional params (protocol 1.1); results are always by id. */
+export interface ListOptions {
+  /** Only processes in this state. */
+  state?: ProcessState;
+  /** Only the children of this process id; 0: the processes the daemon created itself. */
+  parent?: number;
+  /** Only ids greater than this (the last id of the previous page). */
+  after?: number;
+  /** At most this many, 1 to 10000. */
+  limit?: number;
+}
 
 /** What the daemon says about one process. It never contains an authkey. */
 export interface ProcessInfo {
@@ -11,7 +32,7 @@ export interface ProcessInfo {
   state: ProcessState;
   /** Null until started. */
   pid: number | null;
-  /** Null until it ended; the exit status, or minus the signal number when a signal ended it. */
+  /** Null until it ended (for ever if lost); the exit status, or minus the signal number. */
   exitcode: number | null;
 }
 

@@ -21,6 +21,7 @@ import {
   PermissionDeniedError,
   ProtocolVersionError,
   RpcError,
+  isEnded,
   isRpcError,
 } from "../src";
 import { LineSplitter } from "../src/lines";
@@ -286,6 +287,45 @@ describe("against fake servers", () => {
       await assert.rejects(call, /gave up/);
       assert.equal(client.pendingCalls, 0);
       assert.equal(await client.call("slow", {}), "late");
+    } finally {
+      await client.close();
+      await fake.close();
+    }
+  });
+
+  test("a lost process (protocol 1.1) is ended: not alive, exitcode null, a join returns it", TEST_TIMEOUT, async () => {
+    // Only a daemon that lost a child reports "lost", so a fake serves it.
+    const lost = { id: 4, name: "Process-4", parent: null, state: "lost", pid: 77, exitcode: null };
+    const fake = await fakeServer(withInfo((request, socket) => reply(socket, request.id, request.method === "process.list" ? [lost] : lost)));
+    const client = await Client.connect(fake.socketPath);
+    try {
+      const p = client.attach(4);
+      const joined = await p.join();
+      assert.equal(joined.state, "lost");
+      assert.equal(p.exitcode, null);
+      assert.equal(p.state, "lost");
+      assert.ok(isEnded(p.state));
+      assert.equal(await p.isAlive(), false);
+      assert.match(p.toString(), /lost/);
+      const asked = fake.received.map((r: any) => r.method);
+      assert.deepEqual(asked, ["daemon.info", "process.join"], "an ended process is not asked again");
+      assert.deepEqual(await client.list({ state: "lost" }), [lost]);
+      assert.deepEqual((fake.received.at(-1) as any).params, { state: "lost" });
+    } finally {
+      await client.close();
+      await fake.close();
+    }
+  });
+
+  test("list sends only the options given, and none at all without them (the 1.0 call)", TEST_TIMEOUT, async () => {
+    const fake = await fakeServer(withInfo((request, socket) => reply(socket, request.id, [])));
+    const client = await Client.connect(fake.socketPath);
+    try {
+      await client.list();
+      await client.list({ parent: 0, after: 5, limit: 2 });
+      const [plain, paged] = fake.received.slice(1) as any[];
+      assert.equal("params" in plain, false);
+      assert.deepEqual(paged.params, { parent: 0, after: 5, limit: 2 });
     } finally {
       await client.close();
       await fake.close();

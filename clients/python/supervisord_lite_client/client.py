@@ -18,7 +18,7 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from supervisord_lite_client.errors import ConnectionLost, DaemonUnavailable, SupervisordLiteError
@@ -28,6 +28,7 @@ from supervisord_lite_client.protocol import (
     ProcessInfo,
     Reply,
     RpcProtocol,
+    State,
     check_protocol_version,
     parse_daemon_info,
     parse_process_info,
@@ -233,12 +234,47 @@ class Client:
         """`daemon.info`: the daemon's version, protocol version and pid."""
         return parse_daemon_info(self.call("daemon.info"))
 
-    def list_processes(self) -> list[ProcessInfo]:
-        """`process.list`: every process the daemon knows, by id."""
-        result = self.call("process.list")
+    def list_processes(
+        self,
+        *,
+        state: State | None = None,
+        parent: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[ProcessInfo]:
+        """`process.list`, by id: every process the daemon knows, or one page of them.
+
+        `state` and `parent` filter (`parent=0`: the processes the daemon created itself);
+        `after` and `limit` (1 to 10000) make a page. Filters need protocol 1.1; with none the
+        call is the 1.0 one. `iter_processes()` pages for you."""
+        params = {
+            k: v
+            for k, v in (("state", state), ("parent", parent), ("after", after), ("limit", limit))
+            if v is not None
+        }
+        result = self.call("process.list", params or None)
         if not isinstance(result, list):
             result = [result]  # parse_process_info reports what it is
         return [parse_process_info(item) for item in result]
+
+    def iter_processes(
+        self, *, state: State | None = None, parent: int | None = None, page_size: int = 1000
+    ) -> Iterator[ProcessInfo]:
+        """Every process (filtered as `list_processes`), by id, asked for `page_size` at a time,
+        so no answer holds every record. Processes created or released meanwhile may or may not
+        be seen; none is seen twice."""
+        after = 0
+        while True:
+            page = self.list_processes(state=state, parent=parent, after=after, limit=page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
+    def release(self, process_id: int) -> None:
+        """`process.release`: forget an ended (or never started) process; its id is then
+        unknown (NoSuchProcess). StillRunning if it runs."""
+        self.call("process.release", {"id": process_id})
 
     def info(self, process_id: int) -> ProcessInfo:
         """`process.info` of one process."""

@@ -9,6 +9,7 @@
     │   ├── NoSuchProcess (1001)  AlreadyStarted (1002)  NotStarted (1003)  GroupNotNull (1004)
     │   ├── BadTarget (1005)      SpawnFailed (1006)     TargetFailed (1007)  JoinSelf (1008)
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
+    │   ├── StillRunning (1012, also a ValueError, as multiprocessing's close() raises)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -171,6 +172,14 @@ class FdsMissing(RemoteError):
     name = "FdsMissing"
 
 
+class StillRunning(RemoteError, ValueError):
+    """1012: `release()`/`close()` of a process that is still running (or starting); join it
+    first. A ValueError too, which is what `multiprocessing.Process.close()` raises then."""
+
+    code = 1012
+    name = "StillRunning"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -220,6 +229,7 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         ShuttingDown,
         PermissionDenied,
         FdsMissing,
+        StillRunning,
         ParseError,
         InvalidRequest,
         MethodNotFound,

@@ -42,11 +42,12 @@ from supervisord_lite_client.client import Client, default_client
 from supervisord_lite_client.errors import (
     BootstrapError,
     GroupNotNull,
+    NoSuchProcess,
     ProcessNotInitialized,
     SupervisordLiteError,
 )
 from supervisord_lite_client.paths import ENV_PROCESS_ID
-from supervisord_lite_client.protocol import ProcessInfo, expect_string, parse_process_info
+from supervisord_lite_client.protocol import ENDED, ProcessInfo, expect_string, parse_process_info
 from supervisord_lite_client.targets import (
     TargetSpec,
     normalize,
@@ -100,6 +101,7 @@ class Process:
         self._args = tuple(args)
         self._kwargs = dict(kwargs)
         self._name_arg = name
+        self._closed = False
         self._initialized = True
         if group is not None:
             raise GroupNotNull(
@@ -124,6 +126,7 @@ class Process:
         self._info = None
         self._child_self = self._as_payload = False
         self._target, self._args, self._kwargs, self._name_arg = None, (), {}, None
+        self._closed = False
         self._initialized = True
         self.info()
         return self
@@ -253,8 +256,8 @@ class Process:
         self._check()
         if self._child_self or self._id is None:
             return None
-        if self._info is not None and self._info.state == "exited":
-            return self._info.exitcode
+        if self._info is not None and self._info.state in ENDED:
+            return self._info.exitcode  # None for ever if it is `lost`
         return self.info().exitcode
 
     def is_alive(self) -> bool:
@@ -264,7 +267,7 @@ class Process:
             return True
         if self._id is None:
             return False
-        if self._info is not None and self._info.state == "exited":
+        if self._info is not None and self._info.state in ENDED:
             return False
         return self.info().state == "running"
 
@@ -275,6 +278,25 @@ class Process:
     def kill(self) -> None:
         """SIGKILL (nothing if it already ended); NotStarted before `start()`."""
         self._signal("process.kill")
+
+    def close(self) -> None:
+        """`process.release`: the daemon forgets the process (record, name, key; its id is then
+        unknown), as multiprocessing's `close()` frees a process's resources. StillRunning (a
+        ValueError, as there) while it runs; fine before `start()`. Afterwards everything else
+        raises ValueError; a second `close()`, or one of a process the daemon already forgot
+        (`--keep-exited`), does nothing."""
+        with self._lock:
+            if self.__dict__.get("_closed"):
+                return
+            self._check()
+            if self._id is not None:
+                with contextlib.suppress(NoSuchProcess):  # already forgotten: done
+                    self._client().call("process.release", {"id": self._id})
+            self._closed = True
+
+    def release(self) -> None:
+        """`close()` under the protocol's name, as the Node and Go clients call it."""
+        self.close()
 
     # -- extensions -----------------------------------------------------------------------------
 
@@ -295,6 +317,8 @@ class Process:
         if "_initialized" not in self.__dict__:
             return f"<{type(self).__name__} (Process.__init__ not called)>"
         info = self._info
+        if self.__dict__.get("_closed"):
+            return f"<{type(self).__name__} closed>"
         if info is None:
             return f"<{type(self).__name__} (not created yet)>"
         text = f"<{type(self).__name__} name={info.name!r} id={info.id} {info.state}"
@@ -327,6 +351,8 @@ class Process:
                 f"{type(self).__name__}.__init__ must call Process.__init__() before anything "
                 "else is done with the process (as with threading.Thread)"
             )
+        if self.__dict__.get("_closed"):
+            raise ValueError("process object is closed")  # multiprocessing's words
 
     def _client(self) -> Client:
         return self._client_arg if self._client_arg is not None else default_client()

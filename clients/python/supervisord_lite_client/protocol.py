@@ -32,7 +32,10 @@ from supervisord_lite_client.errors import (
 PROTOCOL_MAJOR = 1
 """The major version of protocol/PROTOCOL.md this client speaks (it checks the daemon's)."""
 
-State = Literal["created", "running", "exited"]
+State = Literal["created", "running", "exited", "lost"]
+STATES: tuple[State, ...] = ("created", "running", "exited", "lost")
+ENDED: tuple[State, ...] = ("exited", "lost")
+"""States a process never leaves: `lost` (protocol 1.1) is one whose exit status is unknown."""
 
 
 class ProcessInfo(NamedTuple):
@@ -209,7 +212,7 @@ def parse_process_info(obj: Any) -> ProcessInfo:
     if not isinstance(obj, dict):
         raise ProtocolError(f"the daemon sent a malformed ProcessInfo: {obj!r}")
     state = obj.get("state")
-    if state not in ("created", "running", "exited"):
+    if state not in STATES:
         raise ProtocolError(f"the daemon sent a ProcessInfo with an unknown state: {obj!r}")
     return ProcessInfo(
         id=_expect(obj.get("id"), int, "ProcessInfo id"),

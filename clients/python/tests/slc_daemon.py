@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,3 +63,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # A front stopped by SIGKILL leaves its keeper holding what ran (as it must): end it.
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.directory / "state" / "keeper.pid").read_text())
+            os.kill(pid, signal.SIGTERM)

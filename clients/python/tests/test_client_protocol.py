@@ -193,6 +193,8 @@ def test_process_info_is_parsed_and_checked() -> None:
         "exitcode": -9,
     }
     assert parse_process_info(wire) == ProcessInfo(3, "Process-3", None, "exited", 41, -9)
+    lost = {**wire, "state": "lost", "exitcode": None}  # protocol 1.1
+    assert parse_process_info(lost) == ProcessInfo(3, "Process-3", None, "lost", 41, None)
     for bad in (
         None,
         [],
@@ -210,6 +212,7 @@ def test_daemon_info_and_version_check() -> None:
     info = parse_daemon_info({"version": "0.1.0", "protocol_version": "1.0", "pid": 5})
     assert info == DaemonInfo("0.1.0", "1.0", 5)
     check_protocol_version(info)
+    check_protocol_version(DaemonInfo("9", "1.1", 5))
     check_protocol_version(DaemonInfo("9", "1.7", 5))
     with pytest.raises(errors.ProtocolVersionError, match=r"2\.0"):
         check_protocol_version(DaemonInfo("9", "2.0", 5))

@@ -17,6 +17,7 @@ from supervisord_lite_client import (
     ConnectionLost,
     DaemonUnavailable,
     NoSuchProcess,
+    Process,
     ProtocolError,
     ProtocolVersionError,
 )
@@ -235,3 +236,27 @@ def test_garbage_from_the_daemon_is_a_protocol_error(fake: Callable[[Handler], F
     d = fake(serve)
     with Client(d.path, check_version=False) as c, pytest.raises(ProtocolError):
         c.call("daemon.info")
+
+
+def test_a_lost_process_is_ended_with_no_exit_code(fake: Callable[[Handler], FakeDaemon]) -> None:
+    """Protocol 1.1's `lost` (a daemon only reports it after losing a child, so a fake serves
+    it): not alive, exitcode None, and a join returns at once with it."""
+    lost = {"id": 4, "name": "Process-4", "parent": None, "state": "lost", "pid": 77,
+            "exitcode": None}  # fmt: skip
+    asked: list[str] = []
+
+    def serve(conn: FakeConn) -> None:
+        while True:
+            req = conn.request()
+            asked.append(req["method"])
+            conn.reply(req, lost)
+
+    d = fake(serve)
+    with Client(d.path, check_version=False) as c:
+        p = Process.attach(4, client=c)
+        assert p.is_alive() is False and p.exitcode is None
+        p.join()
+        assert p.exitcode is None and not p.is_alive() and p.pid == 77
+        assert "lost" in repr(p)
+        assert asked == ["process.info", "process.join"]  # ended: nothing more to ask
+        assert [i.state for i in c.list_processes(state="lost")] == ["lost"]

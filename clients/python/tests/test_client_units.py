@@ -154,7 +154,7 @@ def test_the_processing_api_is_all_there() -> None:
     assert params[:6] == ["self", "group", "target", "name", "args", "kwargs"]
     for method in ("start", "run", "join", "getName", "setName", "getAuthKey", "setAuthKey"):
         assert callable(getattr(Process, method)), method
-    for method in ("is_alive", "terminate", "kill", "info", "attach"):
+    for method in ("is_alive", "terminate", "kill", "info", "attach", "close", "release"):
         assert callable(getattr(Process, method)), method
     for prop in ("name", "authkey", "pid", "exitcode", "ident", "id"):
         assert isinstance(getattr(Process, prop), property), prop
@@ -171,6 +171,8 @@ def test_the_public_names_exist() -> None:
                 slc.FdsMissing):  # fmt: skip
         assert issubclass(cls, slc.RemoteError) and issubclass(cls, slc.SupervisordLiteError)
         assert 1001 <= cls.code <= 1011
+    assert slc.StillRunning.code == 1012 and issubclass(slc.StillRunning, slc.RemoteError)
+    assert issubclass(slc.StillRunning, ValueError)  # what multiprocessing's close() raises
 
 
 def test_current_process_id_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
