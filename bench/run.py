@@ -136,6 +136,20 @@ class Server:
     path: Path
     stderr: Path
 
+    def pids(self) -> list[int]:
+        """The server's process, its keeper (a daemon's, from its state dir) and their children."""
+        roots = [self.proc.pid]
+        with contextlib.suppress(OSError, ValueError):
+            roots.append(int((self.path.parent / "state" / "keeper.pid").read_text()))
+        found: list[int] = []
+        while roots:
+            pid = roots.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    roots += map(int, Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+        return found
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -338,10 +352,12 @@ def pinned(servers: list[Server], *, together: bool = False) -> Iterator[None]:
     round trip costs twice as much across CPUs: the echo server read 34 µs in one run and 62 µs in
     the next, and the ratio swung from 1.3 to 3.0. Pinned, each side pays the same in every run."""
     cpus = sorted(os.sched_getaffinity(0))
-    before = {s.proc.pid: os.sched_getaffinity(s.proc.pid) for s in servers}
+    # A daemon is its front and its keeper (with the zygote and spares under it): all of them,
+    # or the keeper's spawns would run on another CPU than the front, for free.
+    before = {pid: os.sched_getaffinity(pid) for s in servers for pid in s.pids()}
     try:
-        for s in servers:
-            os.sched_setaffinity(s.proc.pid, {cpus[0] if together else cpus[-1]})
+        for pid in before:
+            os.sched_setaffinity(pid, {cpus[0] if together else cpus[-1]})
         os.sched_setaffinity(0, {cpus[0]})
         yield
     finally:
@@ -461,19 +477,21 @@ def create_start_join(client: Raw, *, pipelined: bool = False) -> None:
             raise RuntimeError("start or join failed")
 
 
-def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
+def run_true(plan: Plan, daemon: Server, floor: Server, ephemeral: Server) -> list[Row]:
     d = Raw(daemon.path)
     f = Raw(floor.path)
+    e = Raw(ephemeral.path)
     fns: dict[str, Callable[[], object]] = {
         "anchor": lambda: subprocess.run(["/bin/true"], check=True),
         "ours": lambda: create_start_join(d),
         "pipelined": lambda: create_start_join(d, pipelined=True),
+        "ephemeral": lambda: create_start_join(e),
         "floor": lambda: create_start_join(f),
     }
     # All on one CPU, children included (the anchor's too): unpinned, where the scheduler put the
     # servers against the client moved ours from 1.44 to 1.75 across five runs of the same code,
     # and the floor from 1.27 to 1.51. On one CPU, eight runs read 1.48 to 1.53 and 1.39 to 1.41.
-    with pinned([daemon, floor], together=True):
+    with pinned([daemon, floor, ephemeral], together=True):
         interleaved(5, fns)  # warm up
         median = interleaved(plan.reps * plan.spawn_runs, fns)
     rows = [
@@ -481,12 +499,14 @@ def run_true(plan: Plan, daemon: Server, floor: Server) -> list[Row]:
         for what, name, target in (
             ('create+start+join of argv ["/bin/true"]', "ours", "≤ 1.5"),
             ("same, start and join sent together", "pipelined", "(for scale)"),
+            ("same, --ephemeral: no keeper, no state on disk", "ephemeral", "(for scale)"),
             ("same, the floor: bench/floor_server.py (no JSON-RPC, no checks)", "floor",
              "(for scale)"),
         )
     ]  # fmt: skip
     d.close()
     f.close()
+    e.close()
     return rows
 
 
@@ -811,12 +831,14 @@ def main(argv: list[str] | None = None) -> int:
         (directory / "f").mkdir()
         (directory / "i").mkdir()
         (directory / "s").mkdir()
+        (directory / "e").mkdir()
         echo = start_echo(directory)
         floor = start_floor(directory)
         # The anchors run functions whose module the parent has already imported; the zygote
         # is told to preload it too (what --preload is for).
         daemon = start_daemon(directory / "z", "--preload", "bench.targets")
         fresh = start_daemon(directory / "f", "--no-zygote")
+        ephemeral = start_daemon(directory / "e", "--ephemeral")
         try:
             deadline = time.monotonic() + 20
             while not zygote_ready(daemon) and time.monotonic() < deadline:
@@ -829,13 +851,13 @@ def main(argv: list[str] | None = None) -> int:
             log("bench: throughput, 8 clients")
             report.rows.append(tput(plan, echo, daemon, pid))
             log("bench: /bin/true")
-            report.rows += run_true(plan, daemon, floor)
+            report.rows += run_true(plan, daemon, floor, ephemeral)
             log("bench: no-op Python function")
             report.rows += py_noop(plan, daemon, fresh)
             log(f"bench: {plan.concurrent} concurrent Python functions")
             report.rows.append(py_concurrent(plan, daemon))
         finally:
-            for server in (echo, floor, daemon, fresh):
+            for server in (echo, floor, daemon, fresh, ephemeral):
                 server.stop()
         log(f"bench: {plan.release_cycles} create+start+join+release cycles")
         (directory / "m").mkdir()

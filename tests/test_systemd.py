@@ -735,7 +735,7 @@ def console_script(directory: Path) -> Path:
 
 def test_unit_files_say_what_the_issue_asks() -> None:
     service = (UNITS / "supervisord-lite.service").read_text()
-    for line in ("Type=notify", "Restart=on-failure", "KillMode=mixed", "NoNewPrivileges=yes",
+    for line in ("Type=notify", "Restart=on-failure", "KillMode=process", "StateDirectory=supervisord-lite", "NoNewPrivileges=yes",
                  "ProtectSystem=strict", "RuntimeDirectory=supervisord-lite", "PrivateTmp=yes",
                  "ProtectHome=read-only"):  # fmt: skip
         assert re.search(rf"^{re.escape(line)}$", service, re.M), line
