@@ -62,7 +62,7 @@ class SpawnRequest:
     kwargs: Mapping[str, Any]
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
-    record: Mapping[str, Any] | None = None  # for a durable owner to hand back at reattach
+    record: Mapping[str, Any] | None = None  # lineage, for a durable owner to hand back
 
 
 class Child(Protocol):

@@ -10,36 +10,67 @@ from typing import Any
 from supervisord_lite.core.model import ProcessRecord, State, Target
 
 _EMPTY = Target()
+# Field by field, so that a field added to Target is kept too; worked out once, not per call
+# (a spawn on the keeper link converts a target each way).
+_TARGET_FIELDS = tuple((f.name, getattr(_EMPTY, f.name)) for f in fields(Target))
 
 
 def target_to_dict(target: Target) -> dict[str, Any]:
-    """A target as plain data, field by field (so a field added to Target is kept too)."""
+    """A target as plain data; fields at their default are left out (they read back the same)."""
     out: dict[str, Any] = {}
-    for f in fields(target):
-        value = getattr(target, f.name)
+    for name, default in _TARGET_FIELDS:
+        value = getattr(target, name)
+        if value is default or value == default:
+            continue
         if isinstance(value, enum.Enum):
             value = value.value
         elif isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, Mapping):
             value = dict(value)
-        out[f.name] = value
+        out[name] = value
     return out
 
 
 def target_from_dict(data: Mapping[str, Any]) -> Target:
+    if not data:
+        return _EMPTY
     values: dict[str, Any] = {}
-    for f in fields(_EMPTY):
-        if f.name not in data:
-            continue  # written by an older version: the default
-        value = data[f.name]
-        default = getattr(_EMPTY, f.name)
+    for name, default in _TARGET_FIELDS:
+        if name not in data:
+            continue  # its default (or written by an older version)
+        value = data[name]
         if isinstance(default, enum.Enum):
             value = type(default)(value)
         elif isinstance(default, tuple) and value is not None:
             value = tuple(value)
-        values[f.name] = value
+        values[name] = value
     return Target(**values)
+
+
+def lineage(record: ProcessRecord) -> dict[str, Any]:
+    """What a spawn request lacks to rebuild the record from it (see `from_request`)."""
+    return {"identity": list(record.identity), "parent": record.parent_id}
+
+
+def from_request(request: Mapping[str, Any], known: Mapping[int, ProcessRecord]) -> ProcessRecord:
+    """The record of a process started just before a crash of the front, from the spawn request
+    the keeper kept: its record had not been written yet."""
+    meta = request.get("record") or {}
+    identity = tuple(meta.get("identity") or (request["process_id"],))
+    parent_id = meta.get("parent")
+    return ProcessRecord(
+        id=request["process_id"],
+        identity=identity,
+        name=request["name"],
+        parent=known.get(parent_id) if parent_id is not None else None,
+        parent_id=parent_id,
+        authkey=request["authkey"],
+        target=target_from_dict(request["target"]),
+        args=tuple(request["args"]),
+        kwargs=dict(request["kwargs"]),
+        state=State.RUNNING,
+    )
 
 
 def to_document(record: ProcessRecord) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from supervisord_lite.core.model import (
     Target,
     TargetKind,
 )
-from supervisord_lite.core.persistence import from_document, to_document
+from supervisord_lite.core.persistence import from_document, from_request, lineage
 from supervisord_lite.core.store import META, PROCESS, Store
 from supervisord_lite.eager import resume
 
@@ -235,7 +235,7 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
-            record=None if self._journal is None else to_document(record),
+            record=None if self._journal is None else lineage(record),
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
@@ -416,7 +416,7 @@ class Supervisor:
                 if survivor.record is None:
                     continue
                 # Started just before a crash, before its record was written: the owner had it.
-                record = from_document(survivor.record, self._records)
+                record = from_request(survivor.record, self._records)
                 self._records[record.id] = record
                 self._records = dict(sorted(self._records.items()))  # lists go by id
                 self._last_id = max(self._last_id, record.id)

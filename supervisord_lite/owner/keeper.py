@@ -200,7 +200,8 @@ class Keeper:
             return
         kept = self._kept.get(process_id)
         if kept is None:  # not exited already (on_exit can come before spawn returns)
-            kept = self._kept[process_id] = Kept(pid=child.pid, record=data.get("record"))
+            # The whole request: a front that crashed before writing the record rebuilds it.
+            kept = self._kept[process_id] = Kept(pid=child.pid, record=data)
         kept.child = child if kept.exitcode is None else None
         gated = _has_gate(child)
         if gated:

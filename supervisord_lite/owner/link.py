@@ -37,18 +37,20 @@ _MEMFD = b"M"
 _FDS_SPACE = socket.CMSG_SPACE(_MAX_FDS * array.array("i").itemsize)
 
 
+# Field by field (a field added to SpawnRequest travels too), worked out once.
+_REQUEST_FIELDS = tuple(f.name for f in fields(SpawnRequest) if f.name != "fds")
+
+
 def request_to_dict(request: SpawnRequest) -> dict[str, Any]:
-    """A spawn request as plain data (its fds travel beside it), field by field."""
+    """A spawn request as plain data (its fds travel beside it)."""
     out: dict[str, Any] = {}
-    for f in fields(request):
-        if f.name == "fds":
-            continue
-        value = getattr(request, f.name)
-        if f.name == "target":
+    for name in _REQUEST_FIELDS:
+        value = getattr(request, name)
+        if name == "target":
             value = target_to_dict(value)
         elif isinstance(value, enum.Enum):
             value = value.value
-        out[f.name] = value
+        out[name] = value
     return out
 
 

@@ -1,0 +1,99 @@
+"""The core's durability with a fake owner and an in-memory store: what a new front takes back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from supervisord_lite.core.model import State, Survivor, Target, TargetKind
+from supervisord_lite.core.store import MemoryStore
+from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.owner.link import request_to_dict
+from tests.test_core import FakeChild, FakeSpawner
+
+
+def front(store: MemoryStore, acks: list[int] | None = None) -> tuple[Supervisor, FakeSpawner]:
+    spawner = FakeSpawner()
+    ack = None if acks is None else acks.extend
+    sv = Supervisor(spawner, parent_of=lambda pid: None, daemon_pid=1, store=store, acknowledge=ack)
+    return sv, spawner
+
+
+def test_records_names_keys_and_ids_come_back_from_the_store() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        sv, _ = front(store)
+        a = sv.create(caller=None, target=Target(TargetKind.ARGV, argv=("sleep", "9")))
+        await sv.start(a.id)
+        b = sv.create(caller=None, target=Target(), name="b")
+        sv.set_authkey(b.id, "k1")
+        sv.persist(clean=True)
+
+        sv2, _ = front(store)
+        child = FakeChild(a.pid or 0, sv2.on_exit_of(a.id), None)
+        assert sv2.reattach([Survivor(a.id, a.pid, None, child)]) == (1, 0, 0)
+        got = {r.id: r for r in sv2.records()}
+        assert got[a.id].state is State.RUNNING and got[a.id].pid == a.pid
+        assert (got[b.id].name, got[b.id].authkey, got[b.id].state) == ("b", "k1", State.CREATED)
+        assert sv2.authkey == sv.authkey, "the daemon's own key is kept: children inherit it"
+        assert sv2.create(caller=None, target=Target()).id == b.id + 1  # clean stop: exact
+        child.exit(3)
+        assert (got[a.id].state, got[a.id].exitcode) == (State.EXITED, 3)
+
+    asyncio.run(go())
+
+
+def test_a_start_the_store_never_saw_is_rebuilt_from_the_owners_request() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        sv, spawner = front(store)
+        parent = sv.create(caller=None, target=Target())
+        sv.persist()  # the parent is written; then a crash before its child's record is
+        await sv.start(parent.id)
+        kid = sv.create(caller=parent, target=Target(TargetKind.ARGV, argv=("true",)))
+        await sv.start(kid.id)
+        request: dict[str, Any] = request_to_dict(spawner.requests[-1])
+        store_before_crash = MemoryStore()
+        for kind in ("process", "meta"):
+            for key, doc in store.load(kind).items():
+                if kind != "process" or key == parent.id:
+                    store_before_crash.put(kind, key, doc)
+        store_before_crash.reserve_ids(store.reserved_ids())
+
+        sv2, _ = front(store_before_crash, acks=[])
+        assert kid.id not in {r.id for r in sv2.records()}
+        sv2.reattach([Survivor(kid.id, kid.pid, 0, None, request)])
+        rebuilt = sv2.get(kid.id)
+        assert (rebuilt.name, rebuilt.identity, rebuilt.parent_id) == (
+            kid.name,
+            kid.identity,
+            parent.id,
+        )
+        assert (rebuilt.state, rebuilt.exitcode) == (State.EXITED, 0)
+        assert sv2.create(caller=None, target=Target()).id > kid.id  # past the reserved block
+
+    asyncio.run(go())
+
+
+def test_running_records_the_owner_does_not_know_are_lost_and_exits_are_acknowledged() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        sv, _ = front(store)
+        gone = sv.create(caller=None, target=Target())
+        await sv.start(gone.id)
+        ended = sv.create(caller=None, target=Target())
+        await sv.start(ended.id)
+        sv.persist()
+
+        acks: list[int] = []
+        sv2, _ = front(store, acks)
+        # The owner knows only `ended`, which exited while no front was there.
+        assert sv2.reattach([Survivor(ended.id, ended.pid, 7, None)]) == (0, 1, 1)
+        assert (sv2.get(gone.id).state, sv2.get(gone.id).exitcode) == (State.LOST, None)
+        assert sv2.get(gone.id).exited.is_set(), "a join of a lost process returns at once"
+        assert acks == [], "an exit is acknowledged only once it is stored"
+        sv2.persist()
+        assert acks == [ended.id]
+        assert store.load("process")[ended.id]["exitcode"] == 7
+
+    asyncio.run(go())
