@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import (
+    Child,
     Output,
     ProcessRecord,
     Spawner,
@@ -24,6 +26,8 @@ from supervisord_lite.core.model import (
     TargetKind,
 )
 from supervisord_lite.eager import resume
+
+log = logging.getLogger(__name__)
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
 _MAX_ANCESTRY = 128
@@ -168,20 +172,42 @@ class Supervisor:
             output=output,
             fds=fds,
         )
+        # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
+        # leaves no child behind when it raises) or `running`, never stuck `starting` (a join
+        # that never returns, a start that says AlreadyStarted for ever).
+        child: Child | None = None
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
+            pid = child.pid
         except errors.SpawnFailed as exc:
-            record.starting = False  # nothing ran: the process stays `created`
+            _start_failed(record)  # nothing ran: the process stays `created`
             exc.data.setdefault("id", record.id)
             raise
+        except BaseException as exc:
+            _start_failed(record)
+            if not isinstance(exc, Exception):
+                raise  # a cancellation, say: the record is `created` again, the cause goes on
+            log.error("process %d: the spawner failed", record.id, exc_info=exc)
+            if child is not None:  # made, but it cannot be tracked: it must not run on
+                with contextlib.suppress(Exception):
+                    child.signal(signal.SIGKILL)
+            raise errors.SpawnFailed(
+                f"process {record.id} could not be started (an internal error, in the daemon's "
+                "log); it stays created and may be started again",
+                id=record.id,
+            ) from None
         record.child = child
-        record.pid = child.pid
+        record.pid = pid
         if record.state is State.CREATED:  # not already reported as exited
             record.state = State.RUNNING
-            self._by_pid[child.pid] = record
+            self._by_pid[pid] = record
         record.starting = False
-        self._on_change()
-        problem = await child.loaded()
+        self._changed()
+        try:
+            problem = await child.loaded()
+        except Exception as exc:  # the child runs and is watched: it is `running` regardless
+            log.error("process %d: reading its load report failed", record.id, exc_info=exc)
+            problem = None
         if problem is not None:
             # The child is on its way out with code 1: report it as exited, as PROTOCOL.md says,
             # rather than racing its exit (bounded, in case it hangs while exiting).
@@ -217,6 +243,11 @@ class Supervisor:
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(record.exited.wait(), timeout)
+        if record.state is State.CREATED and not record.starting:
+            raise errors.NotStarted(
+                f"process {record.id} did not start (its start failed); start it again",
+                id=record.id,
+            )
         return record
 
     def set_name(self, process_id: int, name: str) -> None:
@@ -237,13 +268,20 @@ class Supervisor:
         return record
 
     # -- lifecycle -------------------------------------------------------------------------
+    def _changed(self) -> None:
+        """Tell the owner (systemd's status line): a failure there is logged, never the caller's."""
+        try:
+            self._on_change()
+        except Exception:
+            log.exception("the change callback failed")
+
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
         record.exitcode = exitcode
         record.state = State.EXITED
         if record.pid is not None:
             self._by_pid.pop(record.pid, None)
         record.exited.set()
-        self._on_change()
+        self._changed()
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""
@@ -269,10 +307,19 @@ def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]
             raise errors.BadTarget("an argv target needs at least the program name")
         if kwargs:
             raise errors.BadTarget("kwargs must be empty for an argv target; put them in args")
-        if args and not all(isinstance(a, str) for a in args):
-            raise errors.BadTarget("args of an argv target must all be strings")
+        if args and not all(isinstance(a, str) and "\0" not in a for a in args):
+            raise errors.BadTarget(
+                "args of an argv target must all be strings, without NUL bytes (they are argv)"
+            )
     elif target.kind is TargetKind.PICKLE and (args or kwargs):
         raise errors.BadTarget("args and kwargs must be empty for a pickle target (pickle them in)")
+
+
+def _start_failed(record: ProcessRecord) -> None:
+    """Back to `created`; a join that came during the start is woken (it answers NotStarted)."""
+    record.starting = False
+    record.exited.set()  # wakes every waiter now; clear() takes nothing back from them
+    record.exited.clear()
 
 
 def _retrieve(task: asyncio.Future[ProcessRecord]) -> None:

@@ -48,12 +48,12 @@ class PopenSpawner:
         need pass_fds). No fd leaks without close_fds: the daemon's own fds are all close-on-exec
         (Python's default; received ones come with MSG_CMSG_CLOEXEC; `seal_inherited_fds` marks
         the ones it was started with)."""
-        if self._devnull is None:
-            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        null = self._devnull
-        out = null if stdout == subprocess.DEVNULL else stdout
-        err = null if stderr == subprocess.DEVNULL else stderr
         try:
+            if self._devnull is None:  # inside the try: with no fd left (EMFILE) it fails too
+                self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            null = self._devnull
+            out = null if stdout == subprocess.DEVNULL else stdout
+            err = null if stderr == subprocess.DEVNULL else stderr
             return os.posix_spawn(
                 find_program(argv[0], env),
                 argv,
@@ -88,8 +88,7 @@ class PopenSpawner:
                     pid = self._spawn_program(argv, env, stdout, stderr)
                     return PidfdChild(pid, on_exit, loop, reaper=self._reaper)
             else:
-                spec_fd = spec_memfd(request, {})
-                status_r, status_w = os.pipe()
+                spec_fd, status_r, status_w = _python_fds(request)
                 argv = [
                     self._python,
                     "-m",
@@ -126,3 +125,17 @@ class PopenSpawner:
             if request.fds is not None:
                 for fd in request.fds:
                     os.close(fd)
+
+
+def _python_fds(request: SpawnRequest) -> tuple[int, int, int]:
+    """The spec memfd and the status pipe of a fresh interpreter; SpawnFailed (nothing left
+    open) when the daemon is out of fds."""
+    spec_fd = None
+    try:
+        spec_fd = spec_memfd(request, {})
+        status_r, status_w = os.pipe()
+    except OSError as exc:
+        if spec_fd is not None:
+            os.close(spec_fd)
+        raise cannot_start(sys.executable, exc) from None
+    return spec_fd, status_r, status_w

@@ -73,7 +73,12 @@ def seal_inherited_fds() -> None:
 
 def cannot_start(what: str | None, exc: OSError) -> errors.SpawnFailed:
     """The error for a program (or working directory) that could not be started."""
-    return errors.SpawnFailed(f"cannot start {what!r}: {exc.strerror or exc}", errno=exc.errno)
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        why += (
+            " (the daemon has run out of file descriptors: retry later, or raise its RLIMIT_NOFILE)"
+        )
+    return errors.SpawnFailed(f"cannot start {what!r}: {why}", errno=exc.errno)
 
 
 def is_cwd_error(exc: OSError, cwd: str | None) -> bool:
