@@ -21,6 +21,11 @@ from supervisord_lite.transport.connection import Connection, Handler, socket_re
 log = logging.getLogger(__name__)
 
 
+# accept() errors that say "not now" rather than "never": the listener is paused, not spun on.
+_OUT_OF_RESOURCES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+ACCEPT_PAUSE = 0.1  # seconds between tries while out of fds
+
+
 class AlreadyServing(Exception):
     """Another live daemon serves this path."""
 
@@ -57,7 +62,7 @@ def bind_socket(path: Path) -> tuple[socket.socket, int]:
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)
-        sock.listen(128)
+        sock.listen(socket.SOMAXCONN)  # a burst of connects waits in the kernel, not refused
     except BaseException:
         os.close(lock_fd)
         raise
@@ -90,8 +95,29 @@ class UnixServer:
         self._loop = asyncio.get_running_loop()
         self._connections: set[Connection] = set()
         self._allowed_uids = {os.geteuid(), 0}
+        self._paused: asyncio.TimerHandle | None = None
+        self._starved = False  # in an episode of accept failing for want of fds
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._accept)
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """Out of fds (or memory): the pending connect stays pending and the listener readable, so
+        accepting again at once would spin. Stop for a moment instead; one log line an episode."""
+        if not self._starved:
+            self._starved = True
+            log.error(
+                "cannot accept connections: %s; pausing accept (retried every %.1f s) until fds "
+                "are freed; raise RLIMIT_NOFILE if this recurs",
+                exc.strerror or exc,
+                ACCEPT_PAUSE,
+            )
+        self._loop.remove_reader(self._sock.fileno())
+        self._paused = self._loop.call_later(ACCEPT_PAUSE, self._retry_accept)
+
+    def _retry_accept(self) -> None:
+        self._paused = None
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+        self._accept()
 
     def _accept(self) -> None:
         for _ in range(64):  # a burst of connects is taken in one wake-up
@@ -100,8 +126,14 @@ class UnixServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("accept failed: %s", exc)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(exc)
+                else:
+                    log.warning("accept failed: %s", exc)
                 return
+            if self._starved:
+                self._starved = False
+                log.info("accepting connections again")
             conn.setblocking(False)
             pid, uid, _gid = peer_credentials(conn)
             if uid not in self._allowed_uids:
@@ -162,6 +194,8 @@ class UnixServer:
 
     def close(self) -> None:
         """Stop accepting and drop every connection."""
+        if self._paused is not None:
+            self._paused.cancel()
         self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
         for connection in list(self._connections):
