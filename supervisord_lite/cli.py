@@ -10,7 +10,7 @@ from pathlib import Path
 
 from supervisord_lite import __version__, logs
 from supervisord_lite.paths import default_socket_path
-from supervisord_lite.transport.framing import DEFAULT_LIMIT
+from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.unix import AlreadyServing
 
 
@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"largest message accepted, in bytes (default {DEFAULT_LIMIT})",
     )
     serve.add_argument(
+        "--max-buffered",
+        type=int,
+        default=DEFAULT_BUFFER_BUDGET,
+        help="bytes of partial (unfinished) lines held for all connections together; past it the "
+        f"connections that have stalled longest are closed (default {DEFAULT_BUFFER_BUDGET})",
+    )
+    serve.add_argument(
         "--preload",
         action="append",
         default=[],
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         stdio=args.stdio,
         grace=args.grace,
         max_message=args.max_message,
+        max_buffered=args.max_buffered,
         zygote=args.zygote,
         preload=tuple(args.preload),
     )

@@ -16,7 +16,8 @@ from supervisord_lite.owner import make_spawner, seal_inherited_fds
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
-from supervisord_lite.transport.framing import DEFAULT_LIMIT
+from supervisord_lite.transport.connection import BufferBudget
+from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
 
@@ -29,6 +30,7 @@ class Options:
     stdio: bool = False
     grace: float = 5.0
     max_message: int = DEFAULT_LIMIT
+    max_buffered: int = DEFAULT_BUFFER_BUDGET
     zygote: bool = True
     preload: tuple[str, ...] = ()
 
@@ -36,7 +38,7 @@ class Options:
 def _discover() -> object:
     from supervisord_lite.rpc import openrpc  # generated on demand: start-up stays lean
 
-    return openrpc.document()
+    return openrpc.document_json()
 
 
 async def serve(options: Options) -> int:
@@ -93,7 +95,10 @@ async def serve(options: Options) -> int:
     if options.stdio:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)
         connection.done.add_done_callback(lambda _: stop.set())
-    servers = [UnixServer(s, dispatcher.handle, limit=options.max_message) for s in socks]
+    budget = BufferBudget(max(options.max_buffered, options.max_message))  # shared by all
+    servers = [
+        UnixServer(s, dispatcher.handle, limit=options.max_message, budget=budget) for s in socks
+    ]
 
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")

@@ -24,6 +24,7 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 1009
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
+    TOO_LARGE = 1021
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {

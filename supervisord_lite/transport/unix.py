@@ -16,7 +16,12 @@ from pathlib import Path
 from supervisord_lite.rpc.dispatch import error_response
 from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import Peer
-from supervisord_lite.transport.connection import Connection, Handler, socket_reader
+from supervisord_lite.transport.connection import (
+    BufferBudget,
+    Connection,
+    Handler,
+    socket_reader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +93,16 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 class UnixServer:
-    def __init__(self, sock: socket.socket, handler: Handler, *, limit: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        handler: Handler,
+        *,
+        limit: int,
+        budget: BufferBudget | None = None,
+    ) -> None:
         self._sock = sock
+        self._budget = budget or BufferBudget()
         self._handler = handler
         self._limit = limit
         self._loop = asyncio.get_running_loop()
@@ -189,6 +202,7 @@ class UnixServer:
             peer=peer,
             limit=self._limit,
             on_close=closed,
+            budget=self._budget,
         )
         self._connections.add(connection)
 
