@@ -11,7 +11,7 @@ from pathlib import Path
 from supervisord_lite import __version__, logs
 from supervisord_lite.paths import default_socket_path
 from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
-from supervisord_lite.transport.unix import AlreadyServing
+from supervisord_lite.transport.unix import AlreadyServing, UnsafeDirectory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(serve(options))
-    except AlreadyServing as exc:
+    except (AlreadyServing, UnsafeDirectory) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
     except PermissionError as exc:

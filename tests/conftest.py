@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,3 +108,26 @@ def c(daemon: Daemon) -> Iterator[RawClient]:
     """A raw wire client on the test's daemon."""
     with daemon.client() as client:
         yield client
+
+
+@dataclass(frozen=True)
+class OtherUser:
+    name: str
+    uid: int
+    gid: int
+
+
+@pytest.fixture(scope="session")
+def other_user() -> Iterator[OtherUser]:
+    """A second user, made for the session with useradd (root only) and removed after it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to create a second user with useradd")
+    if shutil.which("useradd") is None:
+        pytest.skip("needs useradd, to create a second user")
+    name = f"sltest{os.getpid()}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false", name], check=True)
+    try:
+        record = pwd.getpwnam(name)
+        yield OtherUser(name, record.pw_uid, record.pw_gid)
+    finally:
+        subprocess.run(["userdel", name], check=False)

@@ -35,6 +35,33 @@ class AlreadyServing(Exception):
     """Another live daemon serves this path."""
 
 
+class UnsafeDirectory(Exception):
+    """The socket's directory could let another user put a socket of theirs in our place."""
+
+
+def check_directory(directory: Path) -> None:
+    """As OpenSSH's StrictModes: the socket's directory must be this user's (or root's) and
+    writable by nobody else. Otherwise another user could have made it first and put a socket
+    there that clients would take for ours (`/tmp/supervisord-lite-$UID` is a fixed name)."""
+    st = os.lstat(directory)
+    me = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectory(
+            f"{directory} is not a directory (a symlink?); refusing to serve there"
+        )
+    if st.st_uid not in (me, 0):
+        raise UnsafeDirectory(
+            f"refusing to serve in {directory}: it belongs to uid {st.st_uid}, not to this "
+            f"daemon's user (uid {me}) or root, so another user could intercept clients there; "
+            "remove it (or choose another --socket) and start again"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeDirectory(
+            f"refusing to serve in {directory}: its mode {stat.S_IMODE(st.st_mode):04o} lets "
+            f"others write in it; `chmod 700 {directory}` (or choose another --socket)"
+        )
+
+
 def _acquire_lock(path: Path) -> int:
     """An flock next to the socket: of two daemons started on one path, exactly one goes on."""
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -50,8 +77,10 @@ def bind_socket(path: Path) -> tuple[socket.socket, int]:
     """Bind a listening socket at `path`; returns it and the lock fd to keep for its lifetime."""
     directory = path.parent
     if not directory.exists():
-        directory.mkdir(mode=0o700, parents=True)
-        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+        with contextlib.suppress(FileExistsError):  # made meanwhile: checked below all the same
+            directory.mkdir(mode=0o700, parents=True)
+            os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+    check_directory(directory)
     lock_fd = _acquire_lock(path)
     try:
         if path.exists() or path.is_symlink():

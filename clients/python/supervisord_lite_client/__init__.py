@@ -39,6 +39,7 @@ from supervisord_lite_client.errors import (
     SupervisordLiteError,
     TargetFailed,
     TargetNotPicklable,
+    UntrustedDaemon,
 )
 from supervisord_lite_client.paths import default_socket_path
 from supervisord_lite_client.process import Process, current_process_id
@@ -80,6 +81,7 @@ __all__ = [
     "SupervisordLiteError",
     "TargetFailed",
     "TargetNotPicklable",
+    "UntrustedDaemon",
     "current_process_id",
     "default_client",
     "default_socket_path",

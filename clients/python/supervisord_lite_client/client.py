@@ -21,7 +21,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from supervisord_lite_client.errors import ConnectionLost, DaemonUnavailable, SupervisordLiteError
+from supervisord_lite_client.connect import PeerRefused, check_peer, connect_unix, trusted_uids
+from supervisord_lite_client.errors import (
+    ConnectionLost,
+    DaemonUnavailable,
+    SupervisordLiteError,
+    UntrustedDaemon,
+)
 from supervisord_lite_client.paths import ENV_SOCKET, default_socket_path
 from supervisord_lite_client.protocol import (
     DaemonInfo,
@@ -42,6 +48,10 @@ class Client:
 
     With `check_version` (the default) it asks `daemon.info` once and refuses a daemon of another
     protocol major version (ProtocolVersionError).
+
+    Before anything is sent it checks, from the kernel (SO_PEERCRED), that the daemon runs as this
+    user, root, `daemon_uid` or `$SUPERVISORD_LITE_DAEMON_UID` (UntrustedDaemon otherwise). A
+    connect to a busy daemon (full backlog) or one restarting is retried within `connect_timeout`.
     """
 
     def __init__(
@@ -50,6 +60,7 @@ class Client:
         *,
         check_version: bool = True,
         connect_timeout: float = 10.0,
+        daemon_uid: int | None = None,
     ) -> None:
         path = default_socket_path() if socket_path is None else os.fspath(socket_path)
         self.socket_path: str = path
@@ -61,13 +72,9 @@ class Client:
         self._reading = False
         self._broken: SupervisordLiteError | None = None
         self._closed = False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(connect_timeout)
-            sock.connect(path)
-            sock.settimeout(None)
+            sock = connect_unix(path, connect_timeout)
         except OSError as exc:
-            sock.close()
             why = exc.strerror or str(exc)
             hint = (
                 f"start one with `supervisord-lite serve --socket {path}`"
@@ -77,6 +84,11 @@ class Client:
             raise DaemonUnavailable(
                 f"no supervisord-lite daemon answers at {path}: {why} ({hint})", path
             ) from exc
+        try:
+            check_peer(sock, path, trusted_uids(() if daemon_uid is None else (daemon_uid,)))
+        except PeerRefused as exc:
+            sock.close()
+            raise UntrustedDaemon(str(exc), path) from None
         self._sock = sock
         if check_version:
             try:

@@ -41,6 +41,10 @@ class DaemonUnavailable(SupervisordLiteError, ConnectionError):
         return str(self.args[0])
 
 
+class UntrustedDaemon(DaemonUnavailable):
+    """The socket is served by a process of another user (SO_PEERCRED): nothing was sent to it."""
+
+
 class ConnectionLost(DaemonUnavailable):
     """The daemon closed the connection (it stopped or restarted) before answering."""
 
