@@ -136,6 +136,13 @@ export class ConnectionError extends Error {
   }
 }
 
+/** The socket is another user's (it could be a squatter's): nothing was sent to it. */
+export class UntrustedDaemonError extends ConnectionError {
+  constructor(message: string, socketPath: string) {
+    super(message, socketPath, { code: "EUNTRUSTED" });
+  }
+}
+
 /** The connection closed (or was closed) while a call was pending, or before it was made. */
 export class ConnectionClosedError extends ConnectionError {}
 

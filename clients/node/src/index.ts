@@ -5,7 +5,7 @@
 
 export { Client, PROTOCOL_MAJOR, type CallOptions, type ConnectOptions, type Params } from "./client";
 export { Process, type ProcessOptions, type StartOptions } from "./process";
-export { defaultSocketPath, ENV_SOCKET } from "./paths";
+export { defaultSocketPath, ENV_DAEMON_UID, ENV_SOCKET } from "./paths";
 export { LineSplitter, LineTooLongError } from "./lines";
 export {
   argv,
