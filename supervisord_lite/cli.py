@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"connections that have stalled longest are closed (default {DEFAULT_BUFFER_BUDGET})",
     )
     serve.add_argument(
+        "--allow-group",
+        metavar="GROUP",
+        help="let members of GROUP connect (socket 0660 and directory 0750 of that group); each "
+        "sees and controls only its own processes (see docs/security.md)",
+    )
+    serve.add_argument(
         "--preload",
         action="append",
         default=[],
@@ -70,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(getattr(logging, args.log_level.upper()))
-    from supervisord_lite.server import Options, serve
+    from supervisord_lite.server import Options, UnknownGroup, serve
 
     options = Options(
         socket_path=(args.socket or default_socket_path()).absolute(),
@@ -78,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         grace=args.grace,
         max_message=args.max_message,
         max_buffered=args.max_buffered,
+        allow_group=args.allow_group,
         zygote=args.zygote,
         preload=tuple(args.preload),
     )
     try:
         return asyncio.run(serve(options))
-    except (AlreadyServing, UnsafeDirectory) as exc:
+    except (AlreadyServing, UnsafeDirectory, UnknownGroup) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
     except PermissionError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from supervisord_lite.rpc.methods import Api
 from supervisord_lite.transport.connection import BufferBudget
 from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
-from supervisord_lite.transport.unix import UnixServer, bind_socket
+from supervisord_lite.transport.unix import Admission, UnixServer, bind_socket
 
 log = logging.getLogger("supervisord_lite")
 
@@ -31,6 +32,7 @@ class Options:
     grace: float = 5.0
     max_message: int = DEFAULT_LIMIT
     max_buffered: int = DEFAULT_BUFFER_BUDGET
+    allow_group: str | None = None  # a group whose members may connect (docs/security.md)
     zygote: bool = True
     preload: tuple[str, ...] = ()
 
@@ -51,6 +53,8 @@ async def serve(options: Options) -> int:
             unused.close()
         activated = []
 
+    group = None if options.allow_group is None else group_id(options.allow_group)
+
     # Own the socket path first: a second daemon on a live path must stop before it starts anything.
     lock_fd: int | None = None
     socks: list[socket.socket] = []
@@ -66,7 +70,7 @@ async def serve(options: Options) -> int:
         if isinstance(name, str) and name:
             socket_path = Path(name)  # children reach us where systemd listens
     else:
-        sock, lock_fd = bind_socket(options.socket_path)
+        sock, lock_fd = bind_socket(options.socket_path, group=group)
         socks = [sock]
         socket_path = options.socket_path
         where = str(options.socket_path)
@@ -96,8 +100,14 @@ async def serve(options: Options) -> int:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)
         connection.done.add_done_callback(lambda _: stop.set())
     budget = BufferBudget(max(options.max_buffered, options.max_message))  # shared by all
+    admit = Admission(
+        group=group,
+        group_name=options.allow_group,
+        supervised=lambda pid: supervisor.caller_of(pid) is not None,
+    )
     servers = [
-        UnixServer(s, dispatcher.handle, limit=options.max_message, budget=budget) for s in socks
+        UnixServer(s, dispatcher.handle, limit=options.max_message, budget=budget, admit=admit)
+        for s in socks
     ]
 
     notifier.attach(loop)
@@ -123,6 +133,20 @@ async def serve(options: Options) -> int:
     notifier.close()
     log.info("stopped")
     return 0
+
+
+class UnknownGroup(Exception):
+    pass
+
+
+def group_id(name: str) -> int:
+    """A group's id, from its name (or a number)."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        if name.isdigit():
+            return int(name)
+        raise UnknownGroup(f"--allow-group {name}: no such group") from None
 
 
 def _version() -> str:

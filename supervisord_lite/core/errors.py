@@ -48,3 +48,11 @@ class JoinSelf(CoreError):
 
 class ShuttingDown(CoreError):
     pass
+
+
+class AccessDenied(CoreError):
+    """The caller may not see or control this process (another user's; docs/security.md)."""
+
+
+class AuthenticationFailed(CoreError):
+    """A key could not be proven: no challenge was asked, or the response is wrong."""

@@ -45,6 +45,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class RunAs:
+    """The user a child runs as, when not the daemon's (docs/security.md)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()  # supplementary groups
+
+
+@dataclass(frozen=True)
 class SpawnRequest:
     """Everything a spawner needs to start one process."""
 
@@ -56,6 +65,7 @@ class SpawnRequest:
     kwargs: Mapping[str, Any]
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
+    run_as: RunAs | None = None  # None: the daemon's own user
 
 
 class Child(Protocol):
@@ -107,6 +117,8 @@ class ProcessRecord:
     exitcode: int | None = None
     child: Child | None = None
     children_created: int = 0
+    owner_uid: int = -1  # the uid of the caller that created it (docs/security.md)
+    run_as: RunAs | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -19,6 +19,7 @@ from supervisord_lite.core.model import (
     Child,
     Output,
     ProcessRecord,
+    RunAs,
     Spawner,
     SpawnRequest,
     State,
@@ -50,6 +51,7 @@ class Supervisor:
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
+        self._uid = os.geteuid()
         self._on_change = on_change or (lambda: None)
         self.authkey = new_authkey()  # the daemon is the main process
         self._records: dict[int, ProcessRecord] = {}
@@ -97,6 +99,8 @@ class Supervisor:
         kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
         group: object = None,
+        owner_uid: int | None = None,
+        run_as: RunAs | None = None,
     ) -> ProcessRecord:
         if group is not None:
             raise errors.GroupNotNull(
@@ -122,6 +126,8 @@ class Supervisor:
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
+            owner_uid=self._uid if owner_uid is None else owner_uid,
+            run_as=run_as,
         )
         self._records[record.id] = record
         return record
@@ -171,6 +177,7 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
+            run_as=record.run_as,
         )
         # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
         # leaves no child behind when it raises) or `running`, never stuck `starting` (a join

@@ -223,6 +223,7 @@ class ZygoteSpawner:
         if (
             zygote is None
             or not zygote.ready
+            or request.run_as is not None  # the zygote's children are the daemon's user
             or not zygote_can_run(request.target, self._fresh.env)
         ):
             return await self._fresh.spawn(request, on_exit)  # no await before the child exists

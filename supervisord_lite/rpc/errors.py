@@ -24,6 +24,8 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 1009
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
+    ACCESS_DENIED = 1016
+    AUTHENTICATION_FAILED = 1017
     TOO_LARGE = 1021
 
 
@@ -37,6 +39,8 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.TargetFailed: ErrorCode.TARGET_FAILED,
     errors.JoinSelf: ErrorCode.JOIN_SELF,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
+    errors.AccessDenied: ErrorCode.ACCESS_DENIED,
+    errors.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
 }
 
 

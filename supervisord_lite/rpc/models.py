@@ -73,9 +73,18 @@ def _empty_list(description: str | None = None) -> Any:
     return Field(default_factory=list, description=description, json_schema_extra={"default": []})
 
 
+UserRef = Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+
+
 class _TargetBase(Params):
     env: Env = _empty_dict()
     cwd: PathStr | None = Field(None, description="Working directory of the child")
+    user: UserRef | None = Field(
+        None,
+        description="Run the child as this user (name or uid), with its groups; a root daemon "
+        "only, and only root or the daemon's user may name another user",
+    )
+    group: UserRef | None = Field(None, description="The child's group (default: the user's)")
 
 
 class ArgvTarget(_TargetBase):
@@ -166,6 +175,21 @@ class SetAuthKeyParams(Params):
 
 class NoParams(Params):
     pass
+
+
+class AuthenticateParams(Params):
+    id: ProcessId
+    response: str | None = Field(
+        None,
+        description="Hex HMAC-SHA256 of the challenge under the process's key; absent or null to "
+        "ask for a challenge",
+    )
+
+
+class Authentication(BaseModel):
+    challenge: str | None = Field(description="Hex of random bytes to answer; null once proven")
+    digest: Literal["sha256"]
+    authenticated: bool
 
 
 class ProcessInfo(BaseModel):

@@ -59,6 +59,14 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FDS_MISSING: (
         'FdsMissing: output "passed" but two file descriptors were not received with the request'
     ),
+    ErrorCode.ACCESS_DENIED: (
+        "AccessDenied: the process belongs to another user; prove its key with "
+        "daemon.authenticate to control it (data: {id})"
+    ),
+    ErrorCode.AUTHENTICATION_FAILED: (
+        "AuthenticationFailed: no challenge was asked, or the response is not HMAC-SHA256 of it "
+        "under the process's key (data: {id})"
+    ),
     ErrorCode.TOO_LARGE: (
         "TooLarge: a batch with more members, or a batch reply larger, than the daemon's limit "
         "(data: {limit, members} or {limit}); split the batch"

@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from supervisord_lite.rpc.dispatch import error_response
@@ -73,14 +74,20 @@ def _acquire_lock(path: Path) -> int:
     return fd
 
 
-def bind_socket(path: Path) -> tuple[socket.socket, int]:
-    """Bind a listening socket at `path`; returns it and the lock fd to keep for its lifetime."""
+def bind_socket(path: Path, *, group: int | None = None) -> tuple[socket.socket, int]:
+    """Bind a listening socket at `path`; returns it and the lock fd to keep for its lifetime.
+
+    With `group` (--allow-group) the directory is 0750 and the socket 0660, both of that group,
+    so its members can connect (who may then do what is docs/security.md)."""
     directory = path.parent
     if not directory.exists():
         with contextlib.suppress(FileExistsError):  # made meanwhile: checked below all the same
             directory.mkdir(mode=0o700, parents=True)
             os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
     check_directory(directory)
+    if group is not None:
+        os.chown(directory, -1, group)
+        os.chmod(directory, 0o750)
     lock_fd = _acquire_lock(path)
     try:
         if path.exists() or path.is_symlink():
@@ -95,7 +102,11 @@ def bind_socket(path: Path) -> tuple[socket.socket, int]:
             sock.bind(str(path))
         finally:
             os.umask(old_umask)
-        os.chmod(path, 0o600)
+        if group is None:
+            os.chmod(path, 0o600)
+        else:
+            os.chown(path, -1, group)
+            os.chmod(path, 0o660)
         sock.listen(socket.SOMAXCONN)  # a burst of connects waits in the kernel, not refused
     except BaseException:
         os.close(lock_fd)
@@ -121,6 +132,47 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
     return pid, uid, gid
 
 
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux 4.13; not named by Python 3.11
+
+
+def peer_groups(sock: socket.socket) -> set[int]:
+    """The supplementary groups of the process that connected, as the kernel recorded them."""
+    size = struct.calcsize("I")
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 256 * size)
+    except OSError:
+        return set()
+    return set(struct.unpack(f"{len(raw) // size}I", raw[: len(raw) // size * size]))
+
+
+class Admission:
+    """Who may connect: the daemon's user and root; members of --allow-group; and any process the
+    daemon supervises (or a descendant of one), whatever user it runs as (`supervised`)."""
+
+    def __init__(
+        self,
+        *,
+        group: int | None = None,
+        group_name: str | None = None,
+        supervised: Callable[[int], bool] = lambda pid: False,
+    ) -> None:
+        self._uids = {os.geteuid(), 0}
+        self._group = group
+        self._supervised = supervised
+        self.who = (
+            "the daemon's user and root"
+            + (f", members of group {group_name or group}" if group is not None else "")
+            + " and the processes it supervises"
+        )
+
+    def __call__(self, conn: socket.socket, pid: int, uid: int, gid: int) -> bool:
+        if uid in self._uids:
+            return True
+        if self._group is not None and (gid == self._group or self._group in peer_groups(conn)):
+            return True
+        return pid > 0 and self._supervised(pid)
+
+
 class UnixServer:
     def __init__(
         self,
@@ -129,6 +181,7 @@ class UnixServer:
         *,
         limit: int,
         budget: BufferBudget | None = None,
+        admit: Admission | None = None,
     ) -> None:
         self._sock = sock
         self._budget = budget or BufferBudget()
@@ -136,7 +189,8 @@ class UnixServer:
         self._limit = limit
         self._loop = asyncio.get_running_loop()
         self._connections: set[Connection] = set()
-        self._allowed_uids = {os.geteuid(), 0}
+        self._admit = admit or Admission()
+        self._uid = os.geteuid()
         self._paused: asyncio.TimerHandle | None = None
         self._starved = False  # in an episode of accept failing for want of fds
         sock.setblocking(False)
@@ -177,12 +231,13 @@ class UnixServer:
                 self._starved = False
                 log.info("accepting connections again")
             conn.setblocking(False)
-            pid, uid, _gid = peer_credentials(conn)
-            if uid not in self._allowed_uids:
+            pid, uid, gid = peer_credentials(conn)
+            if not self._admit(conn, pid, uid, gid):
                 log.warning("refused a connection from uid %d (pid %d)", uid, pid)
                 self._refuse(conn)
                 continue
-            self._serve(conn, Peer(pid=pid or None, uid=uid))
+            groups = () if uid == 0 or uid == self._uid else tuple(sorted(peer_groups(conn)))
+            self._serve(conn, Peer(pid=pid or None, uid=uid, gid=gid, groups=groups))
 
     def _refuse(self, conn: socket.socket) -> None:
         """Say why, then close gracefully: closing with unread input would reset the connection
@@ -191,7 +246,7 @@ class UnixServer:
             conn.send(
                 error_response(
                     ErrorCode.PERMISSION_DENIED,
-                    "Permission denied: only the daemon's user and root may connect",
+                    f"Permission denied: only {self._admit.who} may connect",
                 )
             )
             conn.shutdown(socket.SHUT_WR)

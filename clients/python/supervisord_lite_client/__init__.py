@@ -14,7 +14,9 @@ supervisord-lite daemon over its JSON-RPC socket. Standard library only.
 
 from supervisord_lite_client.client import Client, default_client, set_default_client
 from supervisord_lite_client.errors import (
+    AccessDenied,
     AlreadyStarted,
+    AuthenticationFailed,
     BadTarget,
     BootstrapError,
     ConnectionLost,
@@ -39,6 +41,7 @@ from supervisord_lite_client.errors import (
     SupervisordLiteError,
     TargetFailed,
     TargetNotPicklable,
+    TooLarge,
     UntrustedDaemon,
 )
 from supervisord_lite_client.paths import default_socket_path
@@ -50,7 +53,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_MAJOR",
+    "AccessDenied",
     "AlreadyStarted",
+    "AuthenticationFailed",
     "BadTarget",
     "BootstrapError",
     "Client",
@@ -81,6 +86,7 @@ __all__ = [
     "SupervisordLiteError",
     "TargetFailed",
     "TargetNotPicklable",
+    "TooLarge",
     "UntrustedDaemon",
     "current_process_id",
     "default_client",

@@ -21,10 +21,17 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from supervisord_lite_client.connect import PeerRefused, check_peer, connect_unix, trusted_uids
+from supervisord_lite_client.connect import (
+    PeerRefused,
+    check_peer,
+    connect_unix,
+    hmac_response,
+    trusted_uids,
+)
 from supervisord_lite_client.errors import (
     ConnectionLost,
     DaemonUnavailable,
+    ProtocolError,
     SupervisordLiteError,
     UntrustedDaemon,
 )
@@ -240,6 +247,17 @@ class Client:
             self._done[reply.request_id] = reply
 
     # -- a few methods by name ------------------------------------------------------------------
+
+    def authenticate(self, process_id: int, authkey: str) -> None:
+        """Prove that this connection holds the key of process `process_id` (multiprocessing's
+        HMAC challenge: the key never crosses the wire). From then on this connection may control
+        that process and its descendants, whatever user it runs as. AuthenticationFailed if the
+        key is wrong."""
+        asked = self.call("daemon.authenticate", {"id": process_id})
+        if not isinstance(asked, dict) or asked.get("digest") != "sha256":
+            raise ProtocolError(f"daemon.authenticate: unexpected challenge {asked!r}")
+        response = hmac_response(authkey, bytes.fromhex(asked["challenge"]))
+        self.call("daemon.authenticate", {"id": process_id, "response": response})
 
     def daemon_info(self) -> DaemonInfo:
         """`daemon.info`: the daemon's version, protocol version and pid."""

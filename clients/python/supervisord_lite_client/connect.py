@@ -9,6 +9,7 @@ receive our requests and the stdout/stderr fds we pass, and could answer with a 
 from __future__ import annotations
 
 import errno
+import hmac
 import os
 import socket
 import struct
@@ -49,6 +50,11 @@ def check_peer(sock: socket.socket, path: str, trusted: set[int]) -> None:
             f"(uid {os.geteuid()}), root or ${ENV_DAEMON_UID}; another user may have taken the "
             f"socket's directory ({os.path.dirname(path)}). Nothing was sent"
         )
+
+
+def hmac_response(authkey: str, challenge: bytes) -> str:
+    """daemon.authenticate's answer: hex HMAC-SHA256 of the challenge under the key's UTF-8."""
+    return hmac.new(authkey.encode("utf-8"), challenge, "sha256").hexdigest()
 
 
 def connect_unix(path: str, timeout: float) -> socket.socket:

@@ -2,6 +2,7 @@
 
     SupervisordLiteError
     ├── DaemonUnavailable (also a ConnectionError)   no daemon at the socket path, or it went away
+    │   ├── UntrustedDaemon                           the socket is served by another user's process
     │   └── ConnectionLost                            the connection closed before the answer came
     ├── ProtocolError                                 the daemon's answer is not what the protocol says
     │   └── ProtocolVersionError                      the daemon speaks another major version
@@ -9,6 +10,7 @@
     │   ├── NoSuchProcess (1001)  AlreadyStarted (1002)  NotStarted (1003)  GroupNotNull (1004)
     │   ├── BadTarget (1005)      SpawnFailed (1006)     TargetFailed (1007)  JoinSelf (1008)
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
+    │   ├── AccessDenied (1016)   AuthenticationFailed (1017)  TooLarge (1021)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -175,6 +177,27 @@ class FdsMissing(RemoteError):
     name = "FdsMissing"
 
 
+class AccessDenied(RemoteError):
+    """1016: the process belongs to another user; prove its key (Client.authenticate) first."""
+
+    code = 1016
+    name = "AccessDenied"
+
+
+class AuthenticationFailed(RemoteError):
+    """1017: the key could not be proven (wrong key, or no challenge asked)."""
+
+    code = 1017
+    name = "AuthenticationFailed"
+
+
+class TooLarge(RemoteError):
+    """1021: a batch with too many members, or a batch reply too large; split the batch."""
+
+    code = 1021
+    name = "TooLarge"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -224,6 +247,9 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         ShuttingDown,
         PermissionDenied,
         FdsMissing,
+        AccessDenied,
+        AuthenticationFailed,
+        TooLarge,
         ParseError,
         InvalidRequest,
         MethodNotFound,
