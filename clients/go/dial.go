@@ -2,6 +2,9 @@ package supervisordlite
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -94,4 +97,32 @@ func checkPeer(conn *net.UnixConn, path string, trusted map[int]bool) error {
 		return &UntrustedDaemonError{Path: path, UID: uid}
 	}
 	return nil
+}
+
+// HMACResponse is daemon.authenticate's answer: hex HMAC-SHA256 of the challenge under the key's
+// UTF-8 bytes.
+func HMACResponse(authKey string, challenge []byte) string {
+	mac := hmac.New(sha256.New, []byte(authKey))
+	mac.Write(challenge)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Authenticate proves that this connection holds the key of process id (multiprocessing's HMAC
+// challenge: the key never crosses the wire). From then on this connection may control that
+// process and its descendants, whatever user it runs as. A wrong key is an *RPCError with code
+// ErrAuthFailed.
+func (c *Client) Authenticate(ctx context.Context, id int, authKey string) error {
+	var asked struct {
+		Challenge string `json:"challenge"`
+		Digest    string `json:"digest"`
+	}
+	if err := c.Call(ctx, "daemon.authenticate", map[string]any{"id": id}, &asked); err != nil {
+		return err
+	}
+	challenge, err := hex.DecodeString(asked.Challenge)
+	if err != nil || asked.Digest != "sha256" {
+		return fmt.Errorf("supervisord-lite: daemon.authenticate: unexpected challenge %+v", asked)
+	}
+	params := map[string]any{"id": id, "response": HMACResponse(authKey, challenge)}
+	return c.Call(ctx, "daemon.authenticate", params, nil)
 }

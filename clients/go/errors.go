@@ -23,6 +23,9 @@ const (
 	ErrShuttingDown     ErrorCode = 1009 // the daemon is stopping and starts nothing new
 	ErrPermissionDenied ErrorCode = 1010 // the peer is not the daemon's user or root
 	ErrFdsMissing       ErrorCode = 1011 // output "passed" without two file descriptors
+	ErrAccessDenied     ErrorCode = 1016 // another user's process; prove its key (Authenticate)
+	ErrAuthFailed       ErrorCode = 1017 // daemon.authenticate: wrong key, or no challenge asked
+	ErrTooLarge         ErrorCode = 1021 // a batch with too many members, or too large a reply
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -46,6 +49,9 @@ var codeNames = map[ErrorCode]string{
 	ErrShuttingDown:     "ShuttingDown",
 	ErrPermissionDenied: "PermissionDenied",
 	ErrFdsMissing:       "FdsMissing",
+	ErrAccessDenied:     "AccessDenied",
+	ErrAuthFailed:       "AuthenticationFailed",
+	ErrTooLarge:         "TooLarge",
 	ErrParse:            "ParseError",
 	ErrInvalidRequest:   "InvalidRequest",
 	ErrMethodNotFound:   "MethodNotFound",

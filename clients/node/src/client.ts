@@ -3,6 +3,7 @@
  * Calls run concurrently on the connection; responses are matched to calls by id.
  */
 
+import { createHmac } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -120,6 +121,11 @@ async function openSocket(socketPath: string, timeoutMs: number): Promise<net.So
 }
 
 const REFUSED_RETRY_MS = 1000;
+
+/** daemon.authenticate's answer: hex HMAC-SHA256 of the challenge (hex) under the key's UTF-8. */
+export function hmacResponse(authKey: string, challengeHex: string): string {
+  return createHmac("sha256", Buffer.from(authKey, "utf8")).update(Buffer.from(challengeHex, "hex")).digest("hex");
+}
 
 /** Our own uid, root, `$SUPERVISORD_LITE_DAEMON_UID` and the `daemonUid` option. */
 function trustedUids(daemonUid: number | undefined): Set<number> {
@@ -272,6 +278,21 @@ export class Client extends EventEmitter {
   }
 
   /** `daemon.info`: `{version, protocol_version, pid}`. */
+  /**
+   * Prove that this connection holds the key of process `processId` (multiprocessing's HMAC
+   * challenge: the key never crosses the wire). From then on this connection may control that
+   * process and its descendants, whatever user it runs as. Rejects with AuthenticationFailedError
+   * if the key is wrong.
+   */
+  async authenticate(processId: number, authKey: string): Promise<void> {
+    const asked = await this.call<{ challenge: string; digest: string }>("daemon.authenticate", { id: processId });
+    if (asked.digest !== "sha256" || typeof asked.challenge !== "string") {
+      throw new Error(`daemon.authenticate: unexpected challenge ${JSON.stringify(asked)}`);
+    }
+    const response = hmacResponse(authKey, asked.challenge);
+    await this.call("daemon.authenticate", { id: processId, response });
+  }
+
   daemonInfo(): Promise<DaemonInfo> {
     return this.call<DaemonInfo>("daemon.info");
   }

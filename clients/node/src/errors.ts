@@ -21,6 +21,9 @@ export const ErrorCode = {
   ShuttingDown: 1009,
   PermissionDenied: 1010,
   FdsMissing: 1011,
+  AccessDenied: 1016,
+  AuthenticationFailed: 1017,
+  TooLarge: 1021,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -100,6 +103,9 @@ export class JoinSelfError extends RpcError {}
 export class ShuttingDownError extends RpcError {}
 export class PermissionDeniedError extends RpcError {}
 export class FdsMissingError extends RpcError {}
+export class AccessDeniedError extends RpcError {}
+export class AuthenticationFailedError extends RpcError {}
+export class TooLargeError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -118,6 +124,9 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ShuttingDown, ShuttingDownError],
   [ErrorCode.PermissionDenied, PermissionDeniedError],
   [ErrorCode.FdsMissing, FdsMissingError],
+  [ErrorCode.AccessDenied, AccessDeniedError],
+  [ErrorCode.AuthenticationFailed, AuthenticationFailedError],
+  [ErrorCode.TooLarge, TooLargeError],
 ]);
 
 /**

@@ -11,8 +11,8 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { Client, UntrustedDaemonError } from "../src";
-import { type Daemon, privateDir, startDaemon, TEST_TIMEOUT } from "./helpers";
+import { AuthenticationFailedError, Client, hmacResponse, UntrustedDaemonError } from "../src";
+import { type Daemon, privateDir, startDaemon, TEST_TIMEOUT, VECTORS_DIR } from "./helpers";
 
 interface Fake {
   dir: string;
@@ -118,5 +118,34 @@ describe("a burst of connects", () => {
     const clients = await Promise.all(Array.from({ length: 300 }, () => Client.connect(daemon.socketPath)));
     assert.equal(clients.length, 300);
     for (const c of clients) c.destroy();
+  });
+});
+
+describe("daemon.authenticate", () => {
+  test("the HMAC matches the known answers of protocol/vectors/auth", TEST_TIMEOUT, () => {
+    const file = path.join(VECTORS_DIR, "auth", "hmac-sha256.json");
+    const cases = JSON.parse(fs.readFileSync(file, "utf8")).cases as { authkey: string; challenge: string; response: string }[];
+    assert.ok(cases.length > 0);
+    for (const c of cases) assert.equal(hmacResponse(c.authkey, c.challenge), c.response);
+  });
+
+  let daemon: Daemon;
+  before(async () => {
+    daemon = await startDaemon();
+  });
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  test("the right key is proven, a wrong one is refused", TEST_TIMEOUT, async () => {
+    const client = await Client.connect(daemon.socketPath);
+    try {
+      const p = await client.call<{ id: number }>("process.create", {});
+      const key = await client.call<string>("process.getAuthKey", { id: p.id });
+      await client.authenticate(p.id, key);
+      await assert.rejects(client.authenticate(p.id, key + "x"), (err) => err instanceof AuthenticationFailedError);
+    } finally {
+      await client.close();
+    }
   });
 });
