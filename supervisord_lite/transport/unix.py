@@ -210,6 +210,12 @@ class UnixServer:
         self._loop.remove_reader(self._sock.fileno())
         self._paused = self._loop.call_later(ACCEPT_PAUSE, self._retry_accept)
 
+    def _fed(self) -> None:
+        """accept() had an fd again: the episode is over."""
+        if self._starved:
+            self._starved = False
+            log.info("accepting connections again")
+
     def _retry_accept(self) -> None:
         self._paused = None
         self._loop.add_reader(self._sock.fileno(), self._accept)
@@ -220,6 +226,7 @@ class UnixServer:
             try:
                 conn, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
+                self._fed()  # (accept takes an fd before it looks at the queue: EMFILE first)
                 return
             except OSError as exc:
                 if exc.errno in _OUT_OF_RESOURCES:
@@ -227,9 +234,7 @@ class UnixServer:
                 else:
                     log.warning("accept failed: %s", exc)
                 return
-            if self._starved:
-                self._starved = False
-                log.info("accepting connections again")
+            self._fed()
             conn.setblocking(False)
             pid, uid, gid = peer_credentials(conn)
             if not self._admit(conn, pid, uid, gid):
