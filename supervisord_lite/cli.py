@@ -13,8 +13,8 @@ from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED
 from supervisord_lite.owner.keeper_client import KeeperGone
 from supervisord_lite.paths import default_socket_path
 from supervisord_lite.state.directory import StateInUse, UntrustedDirectory
-from supervisord_lite.transport.framing import DEFAULT_LIMIT
-from supervisord_lite.transport.unix import AlreadyServing
+from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
+from supervisord_lite.transport.unix import AlreadyServing, UnsafeDirectory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_LIMIT,
         help=f"largest message accepted, in bytes (default {DEFAULT_LIMIT})",
+    )
+    serve.add_argument(
+        "--max-buffered",
+        type=int,
+        default=DEFAULT_BUFFER_BUDGET,
+        help="bytes of partial (unfinished) lines held for all connections together; past it the "
+        f"connections that have stalled longest are closed (default {DEFAULT_BUFFER_BUDGET})",
+    )
+    serve.add_argument(
+        "--allow-group",
+        metavar="GROUP",
+        help="let members of GROUP connect (socket 0660 and directory 0750 of that group); each "
+        "sees and controls only its own processes (see docs/security.md)",
     )
     serve.add_argument(
         "--preload",
@@ -97,13 +110,15 @@ def _count(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(getattr(logging, args.log_level.upper()))
-    from supervisord_lite.server import Options, serve
+    from supervisord_lite.server import Options, UnknownGroup, serve
 
     options = Options(
         socket_path=(args.socket or default_socket_path()).absolute(),
         stdio=args.stdio,
         grace=args.grace,
         max_message=args.max_message,
+        max_buffered=args.max_buffered,
+        allow_group=args.allow_group,
         zygote=args.zygote,
         preload=tuple(args.preload),
         state_dir=args.state_dir.absolute() if args.state_dir else None,
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(serve(options))
-    except AlreadyServing as exc:
+    except (AlreadyServing, UnsafeDirectory, UnknownGroup) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
     except (PermissionError, UntrustedDirectory, StateInUse, KeeperGone) as exc:

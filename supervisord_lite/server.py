@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import os
 import signal
@@ -21,9 +22,10 @@ from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
 from supervisord_lite.state import directory as state_directory
 from supervisord_lite.state.sqlite import SqliteStore
-from supervisord_lite.transport.framing import DEFAULT_LIMIT
+from supervisord_lite.transport.connection import BufferBudget
+from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
-from supervisord_lite.transport.unix import UnixServer, bind_socket
+from supervisord_lite.transport.unix import Admission, UnixServer, bind_socket
 
 log = logging.getLogger("supervisord_lite")
 
@@ -34,6 +36,8 @@ class Options:
     stdio: bool = False
     grace: float = 5.0
     max_message: int = DEFAULT_LIMIT
+    max_buffered: int = DEFAULT_BUFFER_BUDGET
+    allow_group: str | None = None  # a group whose members may connect (docs/security.md)
     zygote: bool = True
     preload: tuple[str, ...] = ()
     state_dir: Path | None = None  # None: state_directory.default_state_dir()
@@ -44,7 +48,7 @@ class Options:
 def _discover() -> object:
     from supervisord_lite.rpc import openrpc  # generated on demand: start-up stays lean
 
-    return openrpc.document()
+    return openrpc.document_json()
 
 
 async def serve(options: Options) -> int:
@@ -57,6 +61,8 @@ async def serve(options: Options) -> int:
         for unused in activated:
             unused.close()
         activated = []
+
+    group = None if options.allow_group is None else group_id(options.allow_group)
 
     # Own the socket path first: a second daemon on a live path must stop before it starts anything.
     lock_fd: int | None = None
@@ -73,7 +79,7 @@ async def serve(options: Options) -> int:
         if isinstance(name, str) and name:
             socket_path = Path(name)  # children reach us where systemd listens
     else:
-        sock, lock_fd = bind_socket(options.socket_path)
+        sock, lock_fd = bind_socket(options.socket_path, group=group)
         socks = [sock]
         socket_path = options.socket_path
         where = str(options.socket_path)
@@ -138,7 +144,16 @@ async def serve(options: Options) -> int:
     if options.stdio:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)
         connection.done.add_done_callback(lambda _: stop.set())
-    servers = [UnixServer(s, dispatcher.handle, limit=options.max_message) for s in socks]
+    budget = BufferBudget(max(options.max_buffered, options.max_message))  # shared by all
+    admit = Admission(
+        group=group,
+        group_name=options.allow_group,
+        supervised=lambda pid: supervisor.caller_of(pid) is not None,
+    )
+    servers = [
+        UnixServer(s, dispatcher.handle, limit=options.max_message, budget=budget, admit=admit)
+        for s in socks
+    ]
 
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")
@@ -170,6 +185,20 @@ async def serve(options: Options) -> int:
     notifier.close()
     log.info("stopped")
     return 0
+
+
+class UnknownGroup(Exception):
+    pass
+
+
+def group_id(name: str) -> int:
+    """A group's id, from its name (or a number)."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        if name.isdigit():
+            return int(name)
+        raise UnknownGroup(f"--allow-group {name}: no such group") from None
 
 
 def _version() -> str:

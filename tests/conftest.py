@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,6 +108,10 @@ def launch_daemon(
 
     try:
         wait_until(up, timeout=15, what=f"the daemon to accept on {sock}")
+        # Accepting is the kernel's doing (the backlog) and comes first; serving needs the
+        # keeper too. One answered request says the daemon is all there.
+        with RawClient(sock, timeout=30) as probe:
+            probe.call("daemon.info")
     except BaseException:
         terminate(proc)
         raise
@@ -148,3 +155,26 @@ def c(daemon: Daemon) -> Iterator[RawClient]:
     """A raw wire client on the test's daemon."""
     with daemon.client() as client:
         yield client
+
+
+@dataclass(frozen=True)
+class OtherUser:
+    name: str
+    uid: int
+    gid: int
+
+
+@pytest.fixture(scope="session")
+def other_user() -> Iterator[OtherUser]:
+    """A second user, made for the session with useradd (root only) and removed after it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to create a second user with useradd")
+    if shutil.which("useradd") is None:
+        pytest.skip("needs useradd, to create a second user")
+    name = f"sltest{os.getpid()}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false", name], check=True)
+    try:
+        record = pwd.getpwnam(name)
+        yield OtherUser(name, record.pw_uid, record.pw_gid)
+    finally:
+        subprocess.run(["userdel", name], check=False)

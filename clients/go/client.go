@@ -51,14 +51,23 @@ type DaemonInfo struct {
 
 // Dial connects to the daemon listening on the Unix socket at path and checks that it speaks
 // protocol version 1.x (see CheckVersion). A missing daemon is a *DialError naming path.
+//
+// Before anything is sent it checks, from the kernel (SO_PEERCRED), that the daemon runs as this
+// user, root or $SUPERVISORD_LITE_DAEMON_UID (an *UntrustedDaemonError otherwise); a busy backlog
+// (EAGAIN) is retried until ctx ends, a refused connect (a daemon restarting) for a second.
 func Dial(ctx context.Context, path string) (*Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	return DialWithOptions(ctx, path, DialOptions{})
+}
+
+// DialWithOptions is Dial with options (a shared daemon's uid to trust).
+func DialWithOptions(ctx context.Context, path string, opts DialOptions) (*Client, error) {
+	conn, err := dialUnix(ctx, path)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &DialError{Path: path, Err: err}
+		return nil, err
+	}
+	if err := checkPeer(conn, path, trustedUIDs(opts)); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	c := newClient(path, conn)
 	if _, err := c.CheckVersion(ctx); err != nil {

@@ -24,6 +24,9 @@ const (
 	ErrPermissionDenied ErrorCode = 1010 // the peer is not the daemon's user or root
 	ErrFdsMissing       ErrorCode = 1011 // output "passed" without two file descriptors
 	ErrStillRunning     ErrorCode = 1012 // release of a running (or starting) process; join it first
+	ErrAccessDenied     ErrorCode = 1016 // another user's process; prove its key (Authenticate)
+	ErrAuthFailed       ErrorCode = 1017 // daemon.authenticate: wrong key, or no challenge asked
+	ErrTooLarge         ErrorCode = 1021 // a batch with too many members, or too large a reply
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -48,6 +51,9 @@ var codeNames = map[ErrorCode]string{
 	ErrPermissionDenied: "PermissionDenied",
 	ErrFdsMissing:       "FdsMissing",
 	ErrStillRunning:     "StillRunning",
+	ErrAccessDenied:     "AccessDenied",
+	ErrAuthFailed:       "AuthenticationFailed",
+	ErrTooLarge:         "TooLarge",
 	ErrParse:            "ParseError",
 	ErrInvalidRequest:   "InvalidRequest",
 	ErrMethodNotFound:   "MethodNotFound",

@@ -52,3 +52,11 @@ class ShuttingDown(CoreError):
 
 class StillRunning(CoreError):
     """A process that runs (or is starting) cannot be released; join or kill it first."""
+
+
+class AccessDenied(CoreError):
+    """The caller may not see or control this process (another user's; docs/security.md)."""
+
+
+class AuthenticationFailed(CoreError):
+    """A key could not be proven: no challenge was asked, or the response is wrong."""

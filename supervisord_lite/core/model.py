@@ -51,6 +51,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class RunAs:
+    """The user a child runs as, when not the daemon's (docs/security.md)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()  # supplementary groups
+
+
+@dataclass(frozen=True)
 class SpawnRequest:
     """Everything a spawner needs to start one process."""
 
@@ -63,6 +72,7 @@ class SpawnRequest:
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
     record: Mapping[str, Any] | None = None  # lineage, for a durable owner to hand back
+    run_as: RunAs | None = None  # None: the daemon's own user
 
 
 class Child(Protocol):
@@ -144,6 +154,8 @@ class ProcessRecord:
     child: Child | None = None
     children_created: int = 0
     lost_reason: str | None = None  # why it is LOST (for the log and the store; not on the wire)
+    owner_uid: int = -1  # the uid of the caller that created it (docs/security.md)
+    run_as: RunAs | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
     spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from supervisord_lite.core.model import ProcessRecord, State, Target
+from supervisord_lite.core.model import ProcessRecord, RunAs, State, Target
 
 _EMPTY = Target()
 # Field by field, so that a field added to Target is kept too; worked out once, not per call
@@ -48,9 +48,25 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
     return Target(**values)
 
 
+def run_as_to_dict(run_as: RunAs | None) -> dict[str, Any] | None:
+    if run_as is None:
+        return None
+    return {"uid": run_as.uid, "gid": run_as.gid, "groups": list(run_as.groups)}
+
+
+def run_as_from_dict(data: Mapping[str, Any] | None) -> RunAs | None:
+    if data is None:
+        return None
+    return RunAs(uid=int(data["uid"]), gid=int(data["gid"]), groups=tuple(data["groups"]))
+
+
 def lineage(record: ProcessRecord) -> dict[str, Any]:
     """What a spawn request lacks to rebuild the record from it (see `from_request`)."""
-    return {"identity": list(record.identity), "parent": record.parent_id}
+    return {
+        "identity": list(record.identity),
+        "parent": record.parent_id,
+        "owner_uid": record.owner_uid,
+    }
 
 
 def from_request(request: Mapping[str, Any], known: Mapping[int, ProcessRecord]) -> ProcessRecord:
@@ -70,6 +86,8 @@ def from_request(request: Mapping[str, Any], known: Mapping[int, ProcessRecord])
         args=tuple(request["args"]),
         kwargs=dict(request["kwargs"]),
         state=State.RUNNING,
+        owner_uid=meta.get("owner_uid", -1),
+        run_as=run_as_from_dict(request.get("run_as")),
     )
 
 
@@ -89,6 +107,8 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "exitcode": record.exitcode,
         "children_created": record.children_created,
         "lost_reason": record.lost_reason,
+        "owner_uid": record.owner_uid,  # who may see and control it (docs/security.md)
+        "run_as": run_as_to_dict(record.run_as),
     }
 
 
@@ -111,6 +131,8 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         exitcode=doc["exitcode"],
         children_created=doc["children_created"],
         lost_reason=doc.get("lost_reason"),
+        owner_uid=doc.get("owner_uid", -1),
+        run_as=run_as_from_dict(doc.get("run_as")),
     )
     if record.state in (State.EXITED, State.LOST):
         record.exited.set()

@@ -20,8 +20,10 @@ from supervisord_lite.core import errors
 from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
     FINAL_STATES,
+    Child,
     Output,
     ProcessRecord,
+    RunAs,
     Spawner,
     SpawnRequest,
     State,
@@ -64,6 +66,7 @@ class Supervisor:
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
+        self._uid = os.geteuid()
         self._on_change = on_change or (lambda: None)
         self.authkey = new_authkey()  # the daemon is the main process
         self._records: dict[int, ProcessRecord] = {}  # in id order: ids only grow
@@ -101,10 +104,14 @@ class Supervisor:
         parent: int | None = None,
         after: int = 0,
         limit: int | None = None,
+        visible: Callable[[ProcessRecord], bool] | None = None,
     ) -> list[ProcessRecord]:
         """Records by id, those with an id above `after`, at most `limit`; `state` and `parent`
-        filter (`parent=0` means created by the daemon itself, parent None)."""
+        filter (`parent=0` means created by the daemon itself, parent None), and `visible` says
+        which the caller may see (before the limit: a page is full while more are there)."""
         found: Iterator[ProcessRecord] = self._after(after)
+        if visible is not None:
+            found = filter(visible, found)
         if state is not None:
             found = (r for r in found if r.state is state)
         if parent is not None:
@@ -153,6 +160,8 @@ class Supervisor:
         kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
         group: object = None,
+        owner_uid: int | None = None,
+        run_as: RunAs | None = None,
     ) -> ProcessRecord:
         if group is not None:
             raise errors.GroupNotNull(
@@ -181,6 +190,8 @@ class Supervisor:
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
+            owner_uid=self._uid if owner_uid is None else owner_uid,
+            run_as=run_as,
         )
         self._records[record.id] = record
         if caller is not None:
@@ -236,24 +247,46 @@ class Supervisor:
             output=output,
             fds=fds,
             record=None if self._journal is None else lineage(record),
+            run_as=record.run_as,
         )
+        # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
+        # leaves no child behind when it raises) or `running`, never stuck `starting` (a join
+        # that never returns, a start that says AlreadyStarted for ever).
+        child: Child | None = None
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
+            pid = child.pid
         except errors.SpawnFailed as exc:
-            record.starting = False  # nothing ran: the process stays `created`
-            _settle(record)
+            _start_failed(record)  # nothing ran: the process stays `created`
             exc.data.setdefault("id", record.id)
             raise
+        except BaseException as exc:
+            _start_failed(record)
+            if not isinstance(exc, Exception):
+                raise  # a cancellation, say: the record is `created` again, the cause goes on
+            log.error("process %d: the spawner failed", record.id, exc_info=exc)
+            if child is not None:  # made, but it cannot be tracked: it must not run on
+                with contextlib.suppress(Exception):
+                    child.signal(signal.SIGKILL)
+            raise errors.SpawnFailed(
+                f"process {record.id} could not be started (an internal error, in the daemon's "
+                "log); it stays created and may be started again",
+                id=record.id,
+            ) from None
         record.child = child
-        record.pid = child.pid
+        record.pid = pid
         if record.state is State.CREATED:  # not already reported as exited
             record.state = State.RUNNING
-            self._by_pid[child.pid] = record
+            self._by_pid[pid] = record
         record.starting = False
         _settle(record)
         self._touch(record)
-        self._on_change()
-        problem = await child.loaded()
+        self._changed()
+        try:
+            problem = await child.loaded()
+        except Exception as exc:  # the child runs and is watched: it is `running` regardless
+            log.error("process %d: reading its load report failed", record.id, exc_info=exc)
+            problem = None
         if problem is not None:
             # The child is on its way out with code 1: report it as exited, as PROTOCOL.md says,
             # rather than racing its exit (bounded, in case it hangs while exiting).
@@ -289,6 +322,11 @@ class Supervisor:
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(record.exited.wait(), timeout)
+        if record.state is State.CREATED and not record.starting:
+            raise errors.NotStarted(
+                f"process {record.id} did not start (its start failed); start it again",
+                id=record.id,
+            )
         return record
 
     def set_name(self, process_id: int, name: str) -> None:
@@ -349,7 +387,7 @@ class Supervisor:
         if record.id in self._records:
             self._finished[record.id] = None
             self._trim()
-        self._on_change()
+        self._changed()
 
     def _trim(self) -> None:
         while len(self._finished) > self._keep_exited:
@@ -357,6 +395,13 @@ class Supervisor:
             self._forget(self._records[oldest])
 
     # -- lifecycle -------------------------------------------------------------------------
+    def _changed(self) -> None:
+        """Tell the owner (systemd's status line): a failure there is logged, never the caller's."""
+        try:
+            self._on_change()
+        except Exception:
+            log.exception("the change callback failed")
+
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
         if record.state in FINAL_STATES:
             return  # already lost: a late report changes nothing
@@ -486,10 +531,20 @@ def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]
             raise errors.BadTarget("an argv target needs at least the program name")
         if kwargs:
             raise errors.BadTarget("kwargs must be empty for an argv target; put them in args")
-        if args and not all(isinstance(a, str) for a in args):
-            raise errors.BadTarget("args of an argv target must all be strings")
+        if args and not all(isinstance(a, str) and "\0" not in a for a in args):
+            raise errors.BadTarget(
+                "args of an argv target must all be strings, without NUL bytes (they are argv)"
+            )
     elif target.kind is TargetKind.PICKLE and (args or kwargs):
         raise errors.BadTarget("args and kwargs must be empty for a pickle target (pickle them in)")
+
+
+def _start_failed(record: ProcessRecord) -> None:
+    """Back to `created`; a join that came during the start is woken (it answers NotStarted)."""
+    record.starting = False
+    _settle(record)
+    record.exited.set()  # wakes every waiter now; clear() takes nothing back from them
+    record.exited.clear()
 
 
 def _retrieve(task: asyncio.Future[ProcessRecord]) -> None:

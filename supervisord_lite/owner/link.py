@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from supervisord_lite.core.model import Output, SpawnRequest
-from supervisord_lite.core.persistence import target_from_dict, target_to_dict
+from supervisord_lite.core.model import Output, RunAs, SpawnRequest
+from supervisord_lite.core.persistence import run_as_from_dict, target_from_dict, target_to_dict
 
 LINK_VERSION = 1
 SOCKET_NAME = "keeper.sock"
@@ -48,6 +48,8 @@ def request_to_dict(request: SpawnRequest) -> dict[str, Any]:
         value = getattr(request, name)
         if name == "target":
             value = target_to_dict(value)
+        elif isinstance(value, RunAs):
+            value = {"uid": value.uid, "gid": value.gid, "groups": list(value.groups)}
         elif isinstance(value, enum.Enum):
             value = value.value
         out[name] = value
@@ -58,6 +60,8 @@ def request_from_dict(data: dict[str, Any], fds: list[int]) -> SpawnRequest:
     values = dict(data)
     values["target"] = target_from_dict(data["target"])
     values["output"] = Output(data["output"])
+    run_as = data.get("run_as")
+    values["run_as"] = None if run_as is None else run_as_from_dict(run_as)
     values["fds"] = (fds[0], fds[1]) if len(fds) >= 2 else None
     return SpawnRequest(**values)
 

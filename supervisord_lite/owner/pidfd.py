@@ -12,9 +12,10 @@ import contextlib
 import os
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from supervisord_lite.core.model import ExitCallback
+from supervisord_lite.owner.spec import cannot_start
 
 if TYPE_CHECKING:
     from supervisord_lite.owner.reaper import Reaper
@@ -108,11 +109,30 @@ class PidfdChild:
         self._status = status
         self._reaper = reaper
         self._gate = gate  # closing it lets the child run its target (see child.bootstrap)
-        self._pidfd: int | None = os.pidfd_open(pid)
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except OSError as exc:  # EMFILE, say: a child that cannot be watched must not run on
+            self._abandon(exc)
         self._watching = True
         loop.add_reader(self._pidfd, self.reap)
         if reaper is not None:
             reaper.tracked[pid] = self
+
+    def _abandon(self, exc: OSError) -> NoReturn:
+        """The child exists but cannot be watched: kill it (it has not been reaped, so its pid is
+        still its own), let it be reaped, and fail the start as if it never ran."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        if self._status is not None:
+            self._status.close()
+        self._open_gate()
+        if self.popen is not None:
+            self.popen.wait()  # at once: it was just sent SIGKILL
+        else:
+            # A zygote child not re-parented to the owner yet is reaped later, as an orphan.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+        raise cannot_start(f"process (pid {self._pid})", exc) from None
 
     @property
     def pid(self) -> int:

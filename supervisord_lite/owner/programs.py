@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from typing import Any
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, TargetKind
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
@@ -20,6 +21,7 @@ from supervisord_lite.owner.spec import (
     merge_env,
     output_fds,
     spec_memfd,
+    user_env,
 )
 
 
@@ -48,12 +50,12 @@ class PopenSpawner:
         need pass_fds). No fd leaks without close_fds: the daemon's own fds are all close-on-exec
         (Python's default; received ones come with MSG_CMSG_CLOEXEC; `seal_inherited_fds` marks
         the ones it was started with)."""
-        if self._devnull is None:
-            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        null = self._devnull
-        out = null if stdout == subprocess.DEVNULL else stdout
-        err = null if stderr == subprocess.DEVNULL else stderr
         try:
+            if self._devnull is None:  # inside the try: with no fd left (EMFILE) it fails too
+                self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            null = self._devnull
+            out = null if stdout == subprocess.DEVNULL else stdout
+            err = null if stderr == subprocess.DEVNULL else stderr
             return os.posix_spawn(
                 find_program(argv[0], env),
                 argv,
@@ -70,7 +72,8 @@ class PopenSpawner:
             raise cannot_start(argv[0], exc) from None
 
     def child_env(self, request: SpawnRequest) -> dict[str, str]:
-        env = merge_env(self.env, request.target.env)
+        env = merge_env(self.env, user_env(request.run_as))
+        env = merge_env(env, request.target.env)
         env["SUPERVISORD_LITE_PROCESS_ID"] = str(request.process_id)
         return env
 
@@ -84,12 +87,11 @@ class PopenSpawner:
             if target.kind is TargetKind.ARGV:
                 argv = [*target.argv, *request.args]
                 pass_fds: tuple[int, ...] = ()
-                if target.cwd is None:
+                if target.cwd is None and request.run_as is None:
                     pid = self._spawn_program(argv, env, stdout, stderr)
                     return PidfdChild(pid, on_exit, loop, reaper=self._reaper)
             else:
-                spec_fd = spec_memfd(request, {})
-                status_r, status_w = os.pipe()
+                spec_fd, status_r, status_w = _python_fds(request)
                 argv = [
                     self._python,
                     "-m",
@@ -109,6 +111,7 @@ class PopenSpawner:
                     close_fds=True,
                     pass_fds=pass_fds,
                     start_new_session=True,  # a terminal's Ctrl-C reaches the daemon, not children
+                    **_credentials(request),
                 )
             except OSError as exc:
                 if status_r is not None:
@@ -126,3 +129,26 @@ class PopenSpawner:
             if request.fds is not None:
                 for fd in request.fds:
                     os.close(fd)
+
+
+def _python_fds(request: SpawnRequest) -> tuple[int, int, int]:
+    """The spec memfd and the status pipe of a fresh interpreter; SpawnFailed (nothing left
+    open) when the daemon is out of fds."""
+    spec_fd = None
+    try:
+        spec_fd = spec_memfd(request, {})
+        status_r, status_w = os.pipe()
+    except OSError as exc:
+        if spec_fd is not None:
+            os.close(spec_fd)
+        raise cannot_start(sys.executable, exc) from None
+    return spec_fd, status_r, status_w
+
+
+def _credentials(request: SpawnRequest) -> dict[str, Any]:
+    """Popen's user, group and supplementary groups for a child that runs as another user (as
+    supervisord's `user=`: set in the child between fork and exec)."""
+    run_as = request.run_as
+    if run_as is None:
+        return {}
+    return {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}

@@ -223,6 +223,7 @@ class ZygoteSpawner:
         if (
             zygote is None
             or not zygote.ready
+            or request.run_as is not None  # the zygote's children are the daemon's user
             or not zygote_can_run(request.target, self._fresh.env)
         ):
             return await self._fresh.spawn(request, on_exit)  # no await before the child exists
@@ -257,12 +258,21 @@ class ZygoteSpawner:
         base = self._fresh.env
         delta: dict[str, str | None] = {k: v for k, v in env.items() if base.get(k) != v}
         delta.update((k, None) for k in base.keys() - env.keys())
-        spec_fd = spec_memfd(request, delta)
-        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        opened: list[int] = []  # closed again if the daemon runs out of fds (EMFILE) midway
+        try:
+            opened.append(spec_memfd(request, delta))
+            opened.extend(os.pipe2(os.O_CLOEXEC))
+            opened.extend(os.pipe2(os.O_CLOEXEC))
+            out, err = output_fds(request)
+            opened.append(dup_output(out))
+            opened.append(dup_output(err))
+        except OSError as exc:
+            close_all(opened)
+            raise cannot_start(request.target.ref or "the Python target", exc) from None
+        spec_fd, status_r, status_w, gate_r, gate_w, out_fd, err_fd = opened
         status = StatusReader(status_r, loop)
-        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-        out, err = output_fds(request)
-        fds = [spec_fd, dup_output(out), dup_output(err), status_w, gate_r]
+        fds = [spec_fd, out_fd, err_fd, status_w, gate_r]
+        handed = False  # once PidfdChild has them, status and gate are its to close
         self.reaper.pending += 1
         try:
             zygote.submit(fds)
@@ -271,18 +281,18 @@ class ZygoteSpawner:
                 status.close()
                 os.close(gate_w)
                 return None
-            if line.startswith(b"!cwd "):
-                status.close()
-                os.close(gate_w)
+            if line.startswith(b"!cwd "):  # status and gate are closed below, as it raises
                 code = int(line[5:])
                 raise cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
+            handed = True
             return PidfdChild(
                 int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
             )
         except BaseException:
-            status.close()
-            with contextlib.suppress(OSError):
-                os.close(gate_w)
+            if not handed:
+                status.close()
+                with contextlib.suppress(OSError):
+                    os.close(gate_w)
             raise
         finally:
             self.reaper.resolved()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pwd
 import signal
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from supervisord_lite.core import errors
-from supervisord_lite.core.model import Output, SpawnRequest
+from supervisord_lite.core.model import Output, RunAs, SpawnRequest
 
 # What systemd hands the daemon is the daemon's alone; a child that saw it could answer for us.
 PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
@@ -73,7 +74,12 @@ def seal_inherited_fds() -> None:
 
 def cannot_start(what: str | None, exc: OSError) -> errors.SpawnFailed:
     """The error for a program (or working directory) that could not be started."""
-    return errors.SpawnFailed(f"cannot start {what!r}: {exc.strerror or exc}", errno=exc.errno)
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        why += (
+            " (the daemon has run out of file descriptors: retry later, or raise its RLIMIT_NOFILE)"
+        )
+    return errors.SpawnFailed(f"cannot start {what!r}: {why}", errno=exc.errno)
 
 
 def is_cwd_error(exc: OSError, cwd: str | None) -> bool:
@@ -87,6 +93,17 @@ def output_fds(request: SpawnRequest) -> tuple[int, int]:
         return subprocess.DEVNULL, subprocess.DEVNULL
     # The daemon's stderr, for stdout too: in --stdio mode fd 1 carries the protocol.
     return 2, 2
+
+
+def user_env(run_as: RunAs | None) -> dict[str, str | None]:
+    """HOME, USER and LOGNAME of the user a child runs as (the daemon's otherwise)."""
+    if run_as is None:
+        return {}
+    try:
+        entry = pwd.getpwuid(run_as.uid)
+    except KeyError:
+        return {"HOME": None, "USER": None, "LOGNAME": None}
+    return {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
 
 
 def merge_env(base: Mapping[str, str], extra: Mapping[str, str | None]) -> dict[str, str]:

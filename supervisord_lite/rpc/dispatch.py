@@ -11,7 +11,8 @@ import asyncio
 import copy
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+import types
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from oslash.either import Right  # jsonrpcserver's Either: what its Success make
 from pydantic import ValidationError
 
 from supervisord_lite.core.errors import CoreError
+from supervisord_lite.eager import resume
 from supervisord_lite.rpc.errors import CODES, ErrorCode, RpcError
 from supervisord_lite.rpc.methods import METHODS, Api, CallContext, MethodSpec, Peer
 from supervisord_lite.rpc.models import integral_floats
@@ -32,6 +34,10 @@ from supervisord_lite.rpc.models import integral_floats
 log = logging.getLogger(__name__)
 
 _REQUEST_KEYS = frozenset(("jsonrpc", "method", "params", "id"))
+
+MAX_BATCH = 1000  # members of one batch
+MAX_REPLY = 8 * 1024 * 1024  # bytes of one batch's reply (below the connection's MAX_UNSENT)
+BATCH_SLICE = 32  # members run between two turns of the loop
 
 
 def error_response(code: int, message: str, data: Any = None, id: Any = None) -> bytes:
@@ -198,17 +204,53 @@ class Dispatcher:
         return None if obj is None else orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _batch(self, msgs: list[Any], context: CallContext) -> Reply:
+        """Members run in order, each up to its first wait (as lone requests are), a slice at a
+        time with a turn of the loop between slices: a big batch must not stall the other
+        connections. The reply is built member by member and refused past MAX_REPLY."""
         if not msgs:
             return error_response(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
-        replies = await asyncio.gather(*(self._settled(m, context) for m in msgs))
-        batch = [r for r in replies if r is not None]
-        return orjson.dumps(batch, option=orjson.OPT_APPEND_NEWLINE) if batch else None
-
-    async def _settled(self, msg: Any, context: CallContext) -> _Obj:
-        reply = self._one(msg, context)
-        if reply is None or isinstance(reply, dict):
-            return reply
-        return await reply
+        if len(msgs) > MAX_BATCH:
+            return error_response(
+                ErrorCode.TOO_LARGE,
+                f"Batch too large: {len(msgs)} members, the limit is {MAX_BATCH}; split it",
+                {"limit": MAX_BATCH, "members": len(msgs)},
+            )
+        parts: list[bytes] = []
+        waiting: list[tuple[int, asyncio.Future[_Obj]]] = []
+        size = 0
+        for n, msg in enumerate(msgs, 1):
+            reply = self._one(msg, context)
+            if reply is not None and not isinstance(reply, dict):
+                try:
+                    step = reply.send(None)
+                except StopIteration as done:
+                    reply = done.value
+                else:
+                    waiting.append((len(parts), asyncio.ensure_future(resume(reply, step))))
+                    parts.append(b"")  # its place, filled in below
+                    reply = None
+            if reply is not None:
+                part = orjson.dumps(reply)
+                parts.append(part)
+                size += len(part) + 1
+                if size > MAX_REPLY:
+                    break
+            if n % BATCH_SLICE == 0 and n < len(msgs):
+                await _yield()
+        if waiting:
+            results: list[_Obj] = await asyncio.gather(*(fut for _, fut in waiting))
+            for (at, _), obj in zip(waiting, results, strict=True):
+                if obj is not None:
+                    parts[at] = part = orjson.dumps(obj)
+                    size += len(part) + 1
+        if size > MAX_REPLY:
+            return error_response(
+                ErrorCode.TOO_LARGE,
+                f"Batch reply too large: over the limit of {MAX_REPLY} bytes; split the batch",
+                {"limit": MAX_REPLY},
+            )
+        parts = [p for p in parts if p]
+        return b"[" + b",".join(parts) + b"]\n" if parts else None
 
     def _one(self, msg: Any, context: CallContext) -> _Obj | Coroutine[Any, Any, _Obj]:
         """The reply object (None for a notification), or a coroutine making it for a method that
@@ -238,6 +280,12 @@ class Dispatcher:
 
     async def _waited(self, request: Request, context: CallContext, method: Any) -> _Obj:
         return _reply(request, await call_waiting(request, context, method))
+
+
+@types.coroutine
+def _yield() -> Generator[None, None, None]:
+    """One turn of the event loop (a bare yield, as asyncio.sleep(0) does, without its cost)."""
+    yield
 
 
 def _reply(request: Request, result: Any) -> _Obj:

@@ -25,6 +25,9 @@ class ErrorCode(enum.IntEnum):
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
     STILL_RUNNING = 1012
+    ACCESS_DENIED = 1016
+    AUTHENTICATION_FAILED = 1017
+    TOO_LARGE = 1021
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -38,6 +41,8 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.JoinSelf: ErrorCode.JOIN_SELF,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
     errors.StillRunning: ErrorCode.STILL_RUNNING,
+    errors.AccessDenied: ErrorCode.ACCESS_DENIED,
+    errors.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
 }
 
 

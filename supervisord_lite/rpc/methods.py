@@ -13,11 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisord_lite import PROTOCOL_VERSION, __version__
-from supervisord_lite.core.model import Output, ProcessRecord, State, Target, TargetKind
+from supervisord_lite.core import errors
+from supervisord_lite.core.access import (
+    DIGEST,
+    Principal,
+    check_control,
+    check_read_key,
+    may_control,
+    new_challenge,
+    verify,
+)
+from supervisord_lite.core.model import Output, ProcessRecord, RunAs, State, Target, TargetKind
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.rpc.users import gid_of, resolve_user, uid_of
 
 
 @dataclass
@@ -26,8 +37,12 @@ class Peer:
 
     pid: int | None
     uid: int
+    gid: int = -1
+    groups: tuple[int, ...] = ()  # supplementary groups (SO_PEERGROUPS)
     caller: ProcessRecord | None = None
     resolved: bool = False
+    principal: Principal | None = None  # what access.py's rules see; made on first use
+    challenges: dict[int, bytes] = field(default_factory=dict)  # daemon.authenticate, step 1
 
 
 @dataclass
@@ -91,6 +106,7 @@ class Api:
     ) -> None:
         self.sv = supervisor
         self._discover = discover
+        self._uid = os.geteuid()
 
     def caller(self, ctx: CallContext) -> ProcessRecord | None:
         peer = ctx.peer
@@ -98,6 +114,54 @@ class Api:
             peer.caller = self.sv.caller_of(peer.pid)
             peer.resolved = True
         return peer.caller
+
+    def principal(self, ctx: CallContext) -> Principal:
+        peer = ctx.peer
+        who = peer.principal
+        if who is None:
+            privileged = peer.uid == 0 or peer.uid == self._uid
+            caller = None if privileged else self.caller(ctx)  # privileged: no walk needed
+            who = peer.principal = Principal(peer.uid, privileged, caller)
+        return who
+
+    def run_as(self, ctx: CallContext, target: Any) -> RunAs | None:
+        """Who the child runs as: no caller gets more than its own uid (docs/security.md)."""
+        peer = ctx.peer
+        user = None if target is None else target.user
+        group = None if target is None else target.group
+        if peer.uid in (0, self._uid):  # root or the daemon's user: itself, or whom it names
+            named = resolve_user(user, group)
+            if named is not None and self._uid != 0 and named.uid != self._uid:
+                raise errors.AccessDenied(
+                    f"this daemon runs as uid {self._uid}, not root: it cannot run a process as "
+                    f"uid {named.uid}"
+                )
+            return named
+        if user is not None and uid_of(user) != peer.uid:
+            raise errors.AccessDenied(
+                f"only root or the daemon's user may name another user ({user!r}); leave user "
+                "out, and the process runs as you"
+            )
+        gid = peer.gid
+        if group is not None:
+            gid = gid_of(group)
+            if gid not in (peer.gid, *peer.groups):
+                raise errors.AccessDenied(
+                    f"you (uid {peer.uid}) are not a member of group {group!r}; leave group out, "
+                    "or name one of yours"
+                )
+        if self._uid != 0:
+            raise errors.AccessDenied(
+                f"this daemon runs as uid {self._uid}, not root, so it cannot run a process as "
+                f"you (uid {peer.uid}); start a daemon of your own"
+            )
+        return RunAs(peer.uid, gid, peer.groups)
+
+    def mine(self, ctx: CallContext, process_id: int) -> ProcessRecord:
+        """The process, if this caller may control it (AccessDenied otherwise)."""
+        record = self.sv.get(process_id)
+        who = ctx.peer.principal or self.principal(ctx)
+        return record if who.privileged else check_control(who, record)
 
     def create(self, ctx: CallContext, p: m.CreateParams) -> dict[str, Any]:
         record = self.sv.create(
@@ -107,11 +171,13 @@ class Api:
             kwargs=p.kwargs,
             name=p.name,
             group=p.group,
+            owner_uid=ctx.peer.uid,
+            run_as=self.run_as(ctx, p.target),
         )
         return info(record)
 
     async def start(self, ctx: CallContext, p: m.StartParams) -> dict[str, Any]:
-        self.sv.get(p.id)  # an unknown id is the first thing to report
+        self.mine(ctx, p.id)  # an unknown id (or another user's) is the first thing to report
         output = Output(p.output)
         fds = None
         if output is Output.PASSED:
@@ -127,39 +193,70 @@ class Api:
         return info(await self.sv.start(p.id, output=output, fds=fds))
 
     async def join(self, ctx: CallContext, p: m.JoinParams) -> dict[str, Any]:
+        self.mine(ctx, p.id)
         return info(await self.sv.join(p.id, timeout=p.timeout, caller=self.caller(ctx)))
 
     def get_name(self, ctx: CallContext, p: m.IdParams) -> str:
-        return self.sv.get(p.id).name
+        return self.mine(ctx, p.id).name
 
     def set_name(self, ctx: CallContext, p: m.SetNameParams) -> None:
+        self.mine(ctx, p.id)
         self.sv.set_name(p.id, p.name)
 
     def get_authkey(self, ctx: CallContext, p: m.IdParams) -> str:
-        return self.sv.get(p.id).authkey
+        return check_read_key(self.principal(ctx), self.sv.get(p.id)).authkey
 
     def set_authkey(self, ctx: CallContext, p: m.SetAuthKeyParams) -> None:
+        self.mine(ctx, p.id)
         self.sv.set_authkey(p.id, p.value)
 
     def info(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
-        return info(self.sv.get(p.id))
+        return info(self.mine(ctx, p.id))
 
     def list(self, ctx: CallContext, p: m.ListParams) -> list[dict[str, Any]]:
         state = None if p.state is None else State(p.state)
-        found = self.sv.select(state=state, parent=p.parent, after=p.after, limit=p.limit)
+        who = self.principal(ctx)
+        visible = None if who.privileged else (lambda r: may_control(who, r))
+        found = self.sv.select(
+            state=state, parent=p.parent, after=p.after, limit=p.limit, visible=visible
+        )
         return [info(r) for r in found]
 
     def release(self, ctx: CallContext, p: m.IdParams) -> None:
+        self.mine(ctx, p.id)
         self.sv.release(p.id)
 
     async def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+        self.mine(ctx, p.id)
         return info(await self.sv.send_signal(p.id, signal.SIGTERM))
 
     async def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+        self.mine(ctx, p.id)
         return info(await self.sv.send_signal(p.id, signal.SIGKILL))
 
     def daemon_info(self, ctx: CallContext, p: m.NoParams) -> dict[str, Any]:
         return {"version": __version__, "protocol_version": PROTOCOL_VERSION, "pid": os.getpid()}
+
+    def authenticate(self, ctx: CallContext, p: m.AuthenticateParams) -> dict[str, Any]:
+        """multiprocessing's challenge, in two calls: without `response` it draws a challenge
+        (kept for this connection and this process, used once); with one it checks
+        HMAC(key, challenge) and, if right, lets this connection control the process and its
+        descendants. The key itself never crosses the wire."""
+        record = self.sv.get(p.id)
+        challenges = ctx.peer.challenges
+        if p.response is None:
+            drawn = challenges[p.id] = new_challenge()
+            return {"challenge": drawn.hex(), "digest": DIGEST, "authenticated": False}
+        challenge = challenges.pop(p.id, None)
+        if challenge is None:
+            raise errors.AuthenticationFailed(
+                f"no challenge was asked for process {p.id} on this connection: call "
+                "daemon.authenticate with only its id first",
+                id=p.id,
+            )
+        verify(record, challenge, p.response)
+        self.principal(ctx).proven.add(p.id)
+        return {"challenge": None, "digest": DIGEST, "authenticated": True}
 
     def discover(self, ctx: CallContext, p: m.NoParams) -> Any:
         if self._discover is None:
@@ -181,7 +278,7 @@ class MethodSpec:
     errors: tuple[E, ...] = ()
 
 
-_ID = (E.NO_SUCH_PROCESS,)
+_ID = (E.NO_SUCH_PROCESS, E.ACCESS_DENIED)
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
@@ -213,6 +310,9 @@ METHODS: tuple[MethodSpec, ...] = (
                "Send SIGKILL (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
     MethodSpec("daemon.info", Api.daemon_info, m.NoParams, m.DaemonInfo,
                "The daemon's version, protocol version and pid."),
+    MethodSpec("daemon.authenticate", Api.authenticate, m.AuthenticateParams, m.Authentication,
+               "Prove a process's key (HMAC challenge): then this connection controls it and its "
+               "descendants.", (*_ID, E.AUTHENTICATION_FAILED)),
     MethodSpec("rpc.discover", Api.discover, m.NoParams, dict[str, Any],
                "The OpenRPC document describing this service."),
 )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 ProcessId = Annotated[int, Field(strict=True, gt=0, description="A process id (never reused)")]
 
@@ -36,10 +36,53 @@ def integral_floats(value: Any, errors: list[Any]) -> Any | None:
     return value if fixed else None
 
 
+# What reaches the OS (argv, env, paths) is checked here, so that a bad value is a clear error and
+# not an exception out of exec (a NUL byte ends a C string; "=" splits an environment entry).
+PATH_MAX = 4095  # Linux's PATH_MAX less the terminating NUL
+MAX_NESTING = 64  # args/kwargs: far below orjson's 254 levels, the spec's serializer
+MAX_ITEMS = 100_000  # values in args/kwargs together, each kept with the process
+
+
+def _no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("must not contain a NUL byte (\\u0000): the OS cannot pass one")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not value or "=" in value or "\0" in value:
+        raise ValueError(
+            f"{value!r} is not a valid environment variable name: it must be non-empty, "
+            'without "=" or a NUL byte'
+        )
+    return value
+
+
+OsStr = Annotated[str, AfterValidator(_no_nul)]
+PathStr = Annotated[str, Field(max_length=PATH_MAX), AfterValidator(_no_nul)]
 Env = Annotated[
-    dict[str, str | None],
+    dict[Annotated[str, AfterValidator(_env_name)], OsStr | None],
     Field(description="Merged into the daemon's environment; null removes a variable"),
 ]
+
+
+def _bounded(value: Any) -> Any:
+    """JSON values nested at most MAX_NESTING deep, MAX_ITEMS in all (an explicit stack: a
+    recursive walk is what the bound protects against)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ValueError(f"nested deeper than {MAX_NESTING} levels; flatten it")
+        children = node.values() if type(node) is dict else node if type(node) is list else ()
+        for child in children:
+            items += 1
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+        if items > MAX_ITEMS:
+            raise ValueError(f"holds more than {MAX_ITEMS} values; pass a file or a pickle")
+    return value
 
 
 class Params(BaseModel):
@@ -58,13 +101,22 @@ def _empty_list(description: str | None = None) -> Any:
     return Field(default_factory=list, description=description, json_schema_extra={"default": []})
 
 
+UserRef = Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+
+
 class _TargetBase(Params):
     env: Env = _empty_dict()
-    cwd: str | None = Field(None, description="Working directory of the child")
+    cwd: PathStr | None = Field(None, description="Working directory of the child")
+    user: UserRef | None = Field(
+        None,
+        description="Run the child as this user (name or uid), with its groups; a root daemon "
+        "only, and only root or the daemon's user may name another user",
+    )
+    group: UserRef | None = Field(None, description="The child's group (default: the user's)")
 
 
 class ArgvTarget(_TargetBase):
-    argv: Annotated[list[str], Field(min_length=1, description="Program and its arguments")]
+    argv: Annotated[list[OsStr], Field(min_length=1, description="Program and its arguments")]
 
 
 class CallableTarget(_TargetBase):
@@ -75,13 +127,15 @@ class CallableTarget(_TargetBase):
             description='"package.module:function", imported and called in the child',
         ),
     ]
-    sys_path: list[str] = _empty_list("Directories put first on the child's sys.path")
+    sys_path: list[PathStr] = _empty_list("Directories put first on the child's sys.path")
 
 
 class PickleTarget(_TargetBase):
     pickle: str = Field(description="Base64 of a pickled callable; unpickled only in the child")
-    main_path: str | None = Field(None, description="Script run as __mp_main__ before unpickling")
-    sys_path: list[str] = _empty_list("Directories put first on the child's sys.path")
+    main_path: PathStr | None = Field(
+        None, description="Script run as __mp_main__ before unpickling"
+    )
+    sys_path: list[PathStr] = _empty_list("Directories put first on the child's sys.path")
 
 
 def _target_kind(value: Any) -> str | None:
@@ -112,8 +166,8 @@ Target = Annotated[
 
 class CreateParams(Params):
     target: Target | None = None
-    args: list[Any] = _empty_list()
-    kwargs: dict[str, Any] = _empty_dict()
+    args: Annotated[list[Any], AfterValidator(_bounded)] = _empty_list()
+    kwargs: Annotated[dict[str, Any], AfterValidator(_bounded)] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
 
@@ -169,6 +223,21 @@ class ListParams(Params):
     limit: Annotated[int, Field(ge=1, le=LIST_LIMIT)] | None = Field(
         None, description=f"At most this many (1 to {LIST_LIMIT}); null: no limit"
     )
+
+
+class AuthenticateParams(Params):
+    id: ProcessId
+    response: str | None = Field(
+        None,
+        description="Hex HMAC-SHA256 of the challenge under the process's key; absent or null to "
+        "ask for a challenge",
+    )
+
+
+class Authentication(BaseModel):
+    challenge: str | None = Field(description="Hex of random bytes to answer; null once proven")
+    digest: Literal["sha256"]
+    authenticated: bool
 
 
 class ProcessInfoObject(BaseModel):

@@ -3,6 +3,11 @@ stream, in the framing the client's first bytes chose (NDJSON, or Content-Length
 
 Writes are synchronous non-blocking sends with a buffer for the rest (no lock, no await), so replies
 of concurrent requests never interleave. Reading pauses while too many requests are in flight.
+
+Fairness: a connection costs itself, never the others. The lines of one read are run a bounded
+number (and time) at a time, then the connection yields to the loop; its lines wait (and reading
+pauses) while its peer does not read its replies; a partial line counts against a daemon-wide
+budget (`BufferBudget`), and the oldest stalled connections are closed when it runs out.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import array
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from supervisord_lite.eager import resume
@@ -20,7 +27,7 @@ from supervisord_lite.rpc.errors import ErrorCode
 from supervisord_lite.rpc.methods import Peer
 from supervisord_lite.transport.content_length import ContentLengthSplitter, Item, Malformed, frame
 from supervisord_lite.transport.detect import Undecided
-from supervisord_lite.transport.framing import Line, LineSplitter, close_fds
+from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, Line, LineSplitter, close_fds
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,54 @@ Reader = Callable[[], tuple[bytes, list[int]]]  # raises BlockingIOError when no
 Writer = Callable[[bytes | memoryview], int]
 
 MAX_IN_FLIGHT = 1024
-MAX_UNSENT = 64 * 1024 * 1024
+HIGH_WATER = 1024 * 1024  # unsent reply bytes past which the peer's further lines wait
+MAX_UNSENT = 16 * 1024 * 1024  # past this (replies finishing while it waits) it is closed
+LINES_PER_TURN = 64  # lines run before yielding to the loop (others' turn), at most ...
+TURN_SECONDS = 0.002  # ... and for at most this long
+
+
+class BufferBudget:
+    """Bytes of partial lines held across connections. When a connection's holding takes the
+    total past the limit, the connections that have held a partial line longest are closed
+    (with a log line each) until it fits: a slow or hostile client cannot make the daemon hold
+    more than the limit, and the newest (most likely live) ones go on."""
+
+    def __init__(self, limit: int = DEFAULT_BUFFER_BUDGET) -> None:
+        self.limit = limit
+        self.total = 0
+        self._held: dict[Connection, tuple[int, float]] = {}  # in the order they began holding
+
+    def hold(self, conn: Connection, size: int) -> None:
+        old, since = self._held.get(conn, (0, 0.0))
+        if size == 0:
+            if old:
+                del self._held[conn]
+                self.total -= old
+            return
+        self._held[conn] = (size, since if old else time.monotonic())
+        self.total += size - old
+        if self.total > self.limit:
+            self._evict()
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        victims = []
+        excess = self.total - self.limit
+        for conn, (size, since) in self._held.items():
+            if excess <= 0:
+                break
+            victims.append((conn, size, now - since))
+            excess -= size
+        for conn, size, age in victims:
+            log.warning(
+                "closing a connection (peer pid %s) holding a partial line of %d bytes for %.1f s: "
+                "the daemon's buffer budget of %d bytes for partial lines is used up",
+                conn.peer.pid,
+                size,
+                age,
+                self.limit,
+            )
+            conn.close()  # which releases its holding
 
 
 class Connection:
@@ -46,6 +100,7 @@ class Connection:
         peer: Peer,
         limit: int,
         on_close: Callable[[Connection], None] = lambda c: None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._rfd, self._wfd = read_fd, write_fd
@@ -54,9 +109,13 @@ class Connection:
         self.peer = peer
         self._limit = limit
         self._splitter: Undecided | LineSplitter | ContentLengthSplitter = Undecided(limit)
-        self._send: Callable[[bytes], None] = self.write  # a reply line, in the chosen framing
+        self._send: Callable[[bytes], None] = self.write  # a reply, in the chosen framing
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsent = bytearray()
+        self._backlog: deque[Item] = deque()  # messages read, not yet run
+        self._scheduled = False  # a turn to run more of the backlog is due
+        self._budget = budget
+        self._held = 0  # bytes of a partial line, as told to the budget
         self._reading = False
         self._eof = False
         self._closed = False
@@ -87,10 +146,10 @@ class Connection:
             # The peer will send no more; answer what is in flight, then close (socat-style
             # clients half-close after their request and wait for the reply).
             close_fds(fds)
-            self._take(self._splitter.finish())  # a last line without its newline counts too
+            self._backlog.extend(self._splitter.finish())  # a last line without its newline too
             self._eof = True
             self._pause_reading()
-            self._maybe_finish()
+            self._run_backlog()
             return
         if (
             data[0] == 0x7B  # "{": a single request object, not blank, not a batch
@@ -102,31 +161,40 @@ class Connection:
             # The common case, one whole request in one read: no splitting, no Line.
             # (orjson ignores the trailing newline, and a "\r" before it.)
             self._start(data, fds)
-        else:
-            splitter = self._splitter
-            if isinstance(splitter, Undecided):
-                chosen = self._choose(splitter, data)
-                if chosen is None:  # white space only, so far
-                    close_fds(fds)
-                    return
-                splitter = chosen
-            self._take(splitter.feed(data, fds))
-        if len(self._tasks) >= MAX_IN_FLIGHT:
-            self._pause_reading()
+            if len(self._tasks) >= MAX_IN_FLIGHT or len(self._unsent) > HIGH_WATER:
+                self._pause_reading()
+            return
+        splitter = self._splitter
+        if isinstance(splitter, Undecided):
+            chosen = self._choose(splitter, data)
+            if chosen is None:  # white space only, so far
+                close_fds(fds)
+                return
+            splitter = chosen
+        self._backlog.extend(splitter.feed(data, fds))
+        if self._budget is not None:
+            held = self._splitter.buffered
+            if held != self._held:
+                self._held = held
+                self._budget.hold(self, held)  # may close this very connection
+        self._run_backlog()
 
-    def _choose(
-        self, undecided: Undecided, data: bytes
-    ) -> LineSplitter | ContentLengthSplitter | None:
-        """Settle the framing once, from the first bytes that are not white space."""
-        splitter = undecided.choose(data)
-        if isinstance(splitter, ContentLengthSplitter):
-            self._send = self._send_framed
-        if splitter is not None:
-            self._splitter = splitter
-        return splitter
+    def _blocked(self) -> bool:
+        """Its peer does not read its replies, or too many of its requests wait."""
+        return len(self._unsent) > HIGH_WATER or len(self._tasks) >= MAX_IN_FLIGHT
 
-    def _take(self, items: Sequence[Item]) -> None:
-        for item in items:
+    def _run_backlog(self) -> None:
+        """Run lines of the backlog, a bounded amount, then yield to the loop (another turn is
+        scheduled) or, once it is empty, read again."""
+        self._scheduled = False
+        if self._closed:
+            return
+        backlog = self._backlog
+        deadline = time.perf_counter() + TURN_SECONDS
+        for _ in range(LINES_PER_TURN):
+            if not backlog or self._blocked() or self._closed:
+                break
+            item = backlog.popleft()
             if isinstance(item, Line):
                 self._start(item.data, item.fds)
             elif isinstance(item, Malformed):
@@ -140,7 +208,10 @@ class Connection:
                 )
                 self._eof = True
                 self._pause_reading()
-                self._maybe_finish()
+                for rest in backlog:
+                    if isinstance(rest, Line):
+                        close_fds(rest.fds)
+                backlog.clear()
             else:
                 self._send(
                     error_response(
@@ -149,6 +220,35 @@ class Connection:
                         {"limit": self._limit},
                     )
                 )
+            if time.perf_counter() > deadline:
+                break
+        self._flow()
+
+    def _flow(self) -> None:
+        """Read, run the backlog, or wait (for the peer to read, or for requests to finish)."""
+        if self._closed:
+            return
+        if self._blocked():
+            self._pause_reading()
+        elif self._backlog:
+            self._pause_reading()
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._run_backlog)
+        else:
+            self._resume_reading()
+            self._maybe_finish()
+
+    def _choose(
+        self, undecided: Undecided, data: bytes
+    ) -> LineSplitter | ContentLengthSplitter | None:
+        """Settle the framing once, from the first bytes that are not white space."""
+        splitter = undecided.choose(data)
+        if isinstance(splitter, ContentLengthSplitter):
+            self._send = self._send_framed
+        if splitter is not None:
+            self._splitter = splitter
+        return splitter
 
     def _start(self, line: bytes, fds: list[int]) -> None:
         """Run the handler at once, up to its first real wait: most requests end right here, and
@@ -197,9 +297,7 @@ class Connection:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("request handler failed", exc_info=task.exception())
-        if len(self._tasks) < MAX_IN_FLIGHT:
-            self._resume_reading()
-        self._maybe_finish()
+        self._flow()
 
     # -- writing ---------------------------------------------------------------------------
     def _send_framed(self, reply: bytes) -> None:
@@ -210,20 +308,28 @@ class Connection:
             return
         if self._unsent:
             self._unsent += data
-            if len(self._unsent) > MAX_UNSENT:
-                log.warning("closing a connection whose peer does not read its replies")
+        else:
+            try:
+                sent = self._write(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
                 self.close()
-            return
-        try:
-            sent = self._write(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self.close()
-            return
-        if sent < len(data):
-            self._unsent += data[sent:]
+                return
+            if sent == len(data):
+                return
+            self._unsent += memoryview(data)[sent:]
             self._loop.add_writer(self._wfd, self._on_writable)
+        # Every reply counts, the first one too: the peer holds this much of the daemon's memory.
+        if len(self._unsent) > MAX_UNSENT:
+            log.warning(
+                "closing a connection (peer pid %s) that does not read its replies: %d bytes "
+                "unsent, the limit is %d",
+                self.peer.pid,
+                len(self._unsent),
+                MAX_UNSENT,
+            )
+            self.close()
 
     def _on_writable(self) -> None:
         try:
@@ -236,11 +342,12 @@ class Connection:
         del self._unsent[:sent]
         if not self._unsent:
             self._loop.remove_writer(self._wfd)
-            self._maybe_finish()
+        if len(self._unsent) <= HIGH_WATER:
+            self._flow()
 
     # -- closing ---------------------------------------------------------------------------
     def _maybe_finish(self) -> None:
-        if self._eof and not self._tasks and not self._unsent:
+        if self._eof and not self._tasks and not self._unsent and not self._backlog:
             self.close()
 
     def close(self) -> None:
@@ -254,6 +361,13 @@ class Connection:
             self._unsent.clear()
         for task in list(self._tasks):
             task.cancel()
+        for item in self._backlog:
+            if isinstance(item, Line):
+                close_fds(item.fds)
+        self._backlog.clear()
+        if self._budget is not None and self._held:
+            self._held = 0
+            self._budget.hold(self, 0)
         self._splitter.close()
         self._on_close(self)
         if not self.done.done():

@@ -49,6 +49,11 @@ class ContentLengthSplitter:
         self._skipping = False  # the body being read is over the limit: dropped, not kept
         self._broken = False
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of the message still being read, held here (counted in the daemon's budget)."""
+        return len(self._buf)
+
     def feed(self, data: bytes, fds: list[int] | None = None) -> list[Item]:
         out: list[Item] = []
         if self._broken:

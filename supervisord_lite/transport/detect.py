@@ -18,6 +18,7 @@ class Undecided:
     """The splitter of a connection that has sent nothing but white space yet."""
 
     idle = False  # so the first chunk goes the slow way, which chooses
+    buffered = 0  # white space is not held
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 DEFAULT_LIMIT = 4 * 1024 * 1024
+DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024  # partial lines held, all connections together
 
 
 @dataclass
@@ -43,6 +44,11 @@ class LineSplitter:
     def idle(self) -> bool:
         """Nothing held back: the next chunk starts a new line."""
         return not self._buf and not self._fds and not self._discarding
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the line still being read, held here."""
+        return len(self._buf)
 
     def feed(self, data: bytes, fds: list[int] | None = None) -> list[Line | Oversized]:
         out: list[Line | Oversized] = []

@@ -3,8 +3,11 @@
  * Calls run concurrently on the connection; responses are matched to calls by id.
  */
 
+import { createHmac } from "node:crypto";
 import { EventEmitter } from "node:events";
+import * as fs from "node:fs";
 import * as net from "node:net";
+import * as path from "node:path";
 
 import {
   ConnectionClosedError,
@@ -13,9 +16,10 @@ import {
   ProtocolVersionError,
   RpcError,
   type RpcErrorObject,
+  UntrustedDaemonError,
 } from "./errors";
 import { LineSplitter } from "./lines";
-import { defaultSocketPath } from "./paths";
+import { defaultSocketPath, ENV_DAEMON_UID } from "./paths";
 import { Process, type ProcessOptions } from "./process";
 import type { DaemonInfo, ListOptions, ProcessInfo } from "./types";
 
@@ -29,6 +33,11 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** The longest response line accepted, in bytes (default 64 MiB). */
   maxLineBytes?: number;
+  /**
+   * The uid of a shared daemon of another user (one started with `--allow-group`) to trust besides
+   * this user and root; `$SUPERVISORD_LITE_DAEMON_UID` does the same.
+   */
+  daemonUid?: number;
 }
 
 export interface CallOptions {
@@ -62,7 +71,7 @@ function describeConnectFailure(socketPath: string, err: NodeJS.ErrnoException):
   return `cannot connect to supervisord-lite at ${socketPath}: ${err.code ? `${err.code}, ` : ""}${why}`;
 }
 
-function openSocket(socketPath: string, timeoutMs: number): Promise<net.Socket> {
+function openSocketOnce(socketPath: string, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ path: socketPath });
     const timer = setTimeout(() => {
@@ -88,6 +97,69 @@ function openSocket(socketPath: string, timeoutMs: number): Promise<net.Socket> 
       resolve(socket);
     });
   });
+}
+
+/**
+ * Connect, retrying a full backlog (EAGAIN) within the timeout and a refused connect (a daemon
+ * restarting; ECONNREFUSED) for up to a second, with backoff.
+ */
+async function openSocket(socketPath: string, timeoutMs: number): Promise<net.Socket> {
+  const start = Date.now();
+  let delay = 2;
+  for (;;) {
+    const left = Math.max(timeoutMs - (Date.now() - start), 1);
+    try {
+      return await openSocketOnce(socketPath, left);
+    } catch (err) {
+      const code = err instanceof ConnectionError ? err.code : undefined;
+      const window = code === "ECONNREFUSED" ? Math.min(REFUSED_RETRY_MS, timeoutMs) : timeoutMs;
+      if ((code !== "EAGAIN" && code !== "ECONNREFUSED") || Date.now() - start + delay > window) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+const REFUSED_RETRY_MS = 1000;
+
+/** daemon.authenticate's answer: hex HMAC-SHA256 of the challenge (hex) under the key's UTF-8. */
+export function hmacResponse(authKey: string, challengeHex: string): string {
+  return createHmac("sha256", Buffer.from(authKey, "utf8")).update(Buffer.from(challengeHex, "hex")).digest("hex");
+}
+
+/** Our own uid, root, `$SUPERVISORD_LITE_DAEMON_UID` and the `daemonUid` option. */
+function trustedUids(daemonUid: number | undefined): Set<number> {
+  const uids = new Set<number>([0]);
+  const me = process.geteuid?.();
+  if (me !== undefined) uids.add(me);
+  const named = process.env[ENV_DAEMON_UID];
+  if (named) uids.add(Number.parseInt(named, 10));
+  if (daemonUid !== undefined) uids.add(daemonUid);
+  return uids;
+}
+
+/**
+ * Refuse a socket another user could have put in place, before anything is sent. Node cannot read
+ * the peer's credentials (SO_PEERCRED), so this is OpenSSH's StrictModes from the client's side:
+ * the socket's directory must belong to a trusted user and be writable by nobody else (then no one
+ * else can change what the path names), and the socket itself must belong to a trusted user.
+ */
+function checkSocketOwner(socketPath: string, trusted: Set<number>): void {
+  const dir = path.dirname(socketPath);
+  const refuse = (why: string): never => {
+    throw new UntrustedDaemonError(
+      `refusing to talk to the daemon at ${socketPath}: ${why}; another user may have taken the ` +
+        `socket's directory. Nothing was sent`,
+      socketPath,
+    );
+  };
+  const d = fs.statSync(dir);
+  if (!trusted.has(d.uid)) refuse(`its directory ${dir} belongs to uid ${d.uid}, not to this user, root or $${ENV_DAEMON_UID}`);
+  if ((d.mode & 0o022) !== 0 && (d.mode & 0o1000) === 0) {
+    refuse(`its directory ${dir} is writable by others (mode ${(d.mode & 0o7777).toString(8)})`);
+  }
+  const s = fs.statSync(socketPath);
+  if (!trusted.has(s.uid)) refuse(`the socket belongs to uid ${s.uid}, not to this user, root or $${ENV_DAEMON_UID}`);
 }
 
 /**
@@ -129,9 +201,15 @@ export class Client extends EventEmitter {
    * ProtocolVersionError when the daemon's protocol major version is not 1.
    */
   static async connect(socketPath?: string, options: ConnectOptions = {}): Promise<Client> {
-    const path = socketPath || defaultSocketPath();
-    const socket = await openSocket(path, options.connectTimeoutMs ?? 10_000);
-    const client = new Client(path, socket, options.maxLineBytes ?? DEFAULT_MAX_LINE);
+    const where = socketPath || defaultSocketPath();
+    const socket = await openSocket(where, options.connectTimeoutMs ?? 10_000);
+    try {
+      checkSocketOwner(where, trustedUids(options.daemonUid));
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+    const client = new Client(where, socket, options.maxLineBytes ?? DEFAULT_MAX_LINE);
     if (options.checkVersion ?? true) {
       try {
         const info = await client.daemonInfo();
@@ -200,6 +278,21 @@ export class Client extends EventEmitter {
   }
 
   /** `daemon.info`: `{version, protocol_version, pid}`. */
+  /**
+   * Prove that this connection holds the key of process `processId` (multiprocessing's HMAC
+   * challenge: the key never crosses the wire). From then on this connection may control that
+   * process and its descendants, whatever user it runs as. Rejects with AuthenticationFailedError
+   * if the key is wrong.
+   */
+  async authenticate(processId: number, authKey: string): Promise<void> {
+    const asked = await this.call<{ challenge: string; digest: string }>("daemon.authenticate", { id: processId });
+    if (asked.digest !== "sha256" || typeof asked.challenge !== "string") {
+      throw new Error(`daemon.authenticate: unexpected challenge ${JSON.stringify(asked)}`);
+    }
+    const response = hmacResponse(authKey, asked.challenge);
+    await this.call("daemon.authenticate", { id: processId, response });
+  }
+
   daemonInfo(): Promise<DaemonInfo> {
     return this.call<DaemonInfo>("daemon.info");
   }

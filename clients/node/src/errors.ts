@@ -22,6 +22,9 @@ export const ErrorCode = {
   PermissionDenied: 1010,
   FdsMissing: 1011,
   StillRunning: 1012,
+  AccessDenied: 1016,
+  AuthenticationFailed: 1017,
+  TooLarge: 1021,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -103,6 +106,9 @@ export class PermissionDeniedError extends RpcError {}
 export class FdsMissingError extends RpcError {}
 /** 1012: `release()` of a process that runs (or is starting); join it first. */
 export class StillRunningError extends RpcError {}
+export class AccessDeniedError extends RpcError {}
+export class AuthenticationFailedError extends RpcError {}
+export class TooLargeError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -122,6 +128,9 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.PermissionDenied, PermissionDeniedError],
   [ErrorCode.FdsMissing, FdsMissingError],
   [ErrorCode.StillRunning, StillRunningError],
+  [ErrorCode.AccessDenied, AccessDeniedError],
+  [ErrorCode.AuthenticationFailed, AuthenticationFailedError],
+  [ErrorCode.TooLarge, TooLargeError],
 ]);
 
 /**
@@ -137,6 +146,13 @@ export class ConnectionError extends Error {
     this.name = new.target.name;
     this.socketPath = socketPath;
     this.code = options?.code;
+  }
+}
+
+/** The socket is another user's (it could be a squatter's): nothing was sent to it. */
+export class UntrustedDaemonError extends ConnectionError {
+  constructor(message: string, socketPath: string) {
+    super(message, socketPath, { code: "EUNTRUSTED" });
   }
 }
 

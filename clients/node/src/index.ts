@@ -3,9 +3,9 @@
  * daemon, over JSON-RPC 2.0 on a Unix socket (protocol/PROTOCOL.md, version 1). Standard library only.
  */
 
-export { Client, PROTOCOL_MAJOR, type CallOptions, type ConnectOptions, type Params } from "./client";
+export { Client, hmacResponse, PROTOCOL_MAJOR, type CallOptions, type ConnectOptions, type Params } from "./client";
 export { Process, type ProcessOptions, type StartOptions } from "./process";
-export { defaultSocketPath, ENV_SOCKET } from "./paths";
+export { defaultSocketPath, ENV_DAEMON_UID, ENV_SOCKET } from "./paths";
 export { LineSplitter, LineTooLongError } from "./lines";
 export {
   argv,

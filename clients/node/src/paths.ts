@@ -1,6 +1,8 @@
 import * as path from "node:path";
 
 export const ENV_SOCKET = "SUPERVISORD_LITE_SOCKET";
+/** The uid a shared daemon runs as, when it is not ours (one started with `--allow-group`). */
+export const ENV_DAEMON_UID = "SUPERVISORD_LITE_DAEMON_UID";
 
 /**
  * Where the daemon listens when nobody says (PROTOCOL.md, "Transport"): `$SUPERVISORD_LITE_SOCKET`,

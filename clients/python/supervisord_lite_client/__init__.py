@@ -14,7 +14,9 @@ supervisord-lite daemon over its JSON-RPC socket. Standard library only.
 
 from supervisord_lite_client.client import Client, default_client, set_default_client
 from supervisord_lite_client.errors import (
+    AccessDenied,
     AlreadyStarted,
+    AuthenticationFailed,
     BadTarget,
     BootstrapError,
     ConnectionLost,
@@ -40,6 +42,8 @@ from supervisord_lite_client.errors import (
     SupervisordLiteError,
     TargetFailed,
     TargetNotPicklable,
+    TooLarge,
+    UntrustedDaemon,
 )
 from supervisord_lite_client.paths import default_socket_path
 from supervisord_lite_client.process import Process, current_process_id
@@ -50,7 +54,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROTOCOL_MAJOR",
+    "AccessDenied",
     "AlreadyStarted",
+    "AuthenticationFailed",
     "BadTarget",
     "BootstrapError",
     "Client",
@@ -82,6 +88,8 @@ __all__ = [
     "SupervisordLiteError",
     "TargetFailed",
     "TargetNotPicklable",
+    "TooLarge",
+    "UntrustedDaemon",
     "current_process_id",
     "default_client",
     "default_socket_path",

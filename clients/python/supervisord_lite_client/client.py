@@ -21,7 +21,20 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from supervisord_lite_client.errors import ConnectionLost, DaemonUnavailable, SupervisordLiteError
+from supervisord_lite_client.connect import (
+    PeerRefused,
+    check_peer,
+    connect_unix,
+    hmac_response,
+    trusted_uids,
+)
+from supervisord_lite_client.errors import (
+    ConnectionLost,
+    DaemonUnavailable,
+    ProtocolError,
+    SupervisordLiteError,
+    UntrustedDaemon,
+)
 from supervisord_lite_client.paths import ENV_SOCKET, default_socket_path
 from supervisord_lite_client.protocol import (
     DaemonInfo,
@@ -43,6 +56,10 @@ class Client:
 
     With `check_version` (the default) it asks `daemon.info` once and refuses a daemon of another
     protocol major version (ProtocolVersionError).
+
+    Before anything is sent it checks, from the kernel (SO_PEERCRED), that the daemon runs as this
+    user, root, `daemon_uid` or `$SUPERVISORD_LITE_DAEMON_UID` (UntrustedDaemon otherwise). A
+    connect to a busy daemon (full backlog) or one restarting is retried within `connect_timeout`.
     """
 
     def __init__(
@@ -51,6 +68,7 @@ class Client:
         *,
         check_version: bool = True,
         connect_timeout: float = 10.0,
+        daemon_uid: int | None = None,
     ) -> None:
         path = default_socket_path() if socket_path is None else os.fspath(socket_path)
         self.socket_path: str = path
@@ -62,13 +80,9 @@ class Client:
         self._reading = False
         self._broken: SupervisordLiteError | None = None
         self._closed = False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(connect_timeout)
-            sock.connect(path)
-            sock.settimeout(None)
+            sock = connect_unix(path, connect_timeout)
         except OSError as exc:
-            sock.close()
             why = exc.strerror or str(exc)
             hint = (
                 f"start one with `supervisord-lite serve --socket {path}`"
@@ -78,6 +92,11 @@ class Client:
             raise DaemonUnavailable(
                 f"no supervisord-lite daemon answers at {path}: {why} ({hint})", path
             ) from exc
+        try:
+            check_peer(sock, path, trusted_uids(() if daemon_uid is None else (daemon_uid,)))
+        except PeerRefused as exc:
+            sock.close()
+            raise UntrustedDaemon(str(exc), path) from None
         self._sock = sock
         if check_version:
             try:
@@ -229,6 +248,17 @@ class Client:
             self._done[reply.request_id] = reply
 
     # -- a few methods by name ------------------------------------------------------------------
+
+    def authenticate(self, process_id: int, authkey: str) -> None:
+        """Prove that this connection holds the key of process `process_id` (multiprocessing's
+        HMAC challenge: the key never crosses the wire). From then on this connection may control
+        that process and its descendants, whatever user it runs as. AuthenticationFailed if the
+        key is wrong."""
+        asked = self.call("daemon.authenticate", {"id": process_id})
+        if not isinstance(asked, dict) or asked.get("digest") != "sha256":
+            raise ProtocolError(f"daemon.authenticate: unexpected challenge {asked!r}")
+        response = hmac_response(authkey, bytes.fromhex(asked["challenge"]))
+        self.call("daemon.authenticate", {"id": process_id, "response": response})
 
     def daemon_info(self) -> DaemonInfo:
         """`daemon.info`: the daemon's version, protocol version and pid."""

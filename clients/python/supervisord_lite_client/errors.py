@@ -2,6 +2,7 @@
 
     SupervisordLiteError
     ├── DaemonUnavailable (also a ConnectionError)   no daemon at the socket path, or it went away
+    │   ├── UntrustedDaemon                           the socket is served by another user's process
     │   └── ConnectionLost                            the connection closed before the answer came
     ├── ProtocolError                                 the daemon's answer is not what the protocol says
     │   └── ProtocolVersionError                      the daemon speaks another major version
@@ -10,6 +11,7 @@
     │   ├── BadTarget (1005)      SpawnFailed (1006)     TargetFailed (1007)  JoinSelf (1008)
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
     │   ├── StillRunning (1012, also a ValueError, as multiprocessing's close() raises)
+    │   ├── AccessDenied (1016)   AuthenticationFailed (1017)  TooLarge (1021)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -40,6 +42,10 @@ class DaemonUnavailable(SupervisordLiteError, ConnectionError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class UntrustedDaemon(DaemonUnavailable):
+    """The socket is served by a process of another user (SO_PEERCRED): nothing was sent to it."""
 
 
 class ConnectionLost(DaemonUnavailable):
@@ -180,6 +186,27 @@ class StillRunning(RemoteError, ValueError):
     name = "StillRunning"
 
 
+class AccessDenied(RemoteError):
+    """1016: the process belongs to another user; prove its key (Client.authenticate) first."""
+
+    code = 1016
+    name = "AccessDenied"
+
+
+class AuthenticationFailed(RemoteError):
+    """1017: the key could not be proven (wrong key, or no challenge asked)."""
+
+    code = 1017
+    name = "AuthenticationFailed"
+
+
+class TooLarge(RemoteError):
+    """1021: a batch with too many members, or a batch reply too large; split the batch."""
+
+    code = 1021
+    name = "TooLarge"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -230,6 +257,9 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         PermissionDenied,
         FdsMissing,
         StillRunning,
+        AccessDenied,
+        AuthenticationFailed,
+        TooLarge,
         ParseError,
         InvalidRequest,
         MethodNotFound,
