@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
