@@ -174,7 +174,7 @@ class Zygote:
 
 def spec(**extra: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "name": "P-1", "authkey": "ab", "kind": "none", "ref": None, "payload": None,
+        "name": "P-1", "authkey": "YWI=", "kind": "none", "ref": None, "payload": None,
         "main_path": None, "sys_path": [], "args": [], "kwargs": {}, "env": {}, "cwd": None,
     }  # fmt: skip
     return {**base, **extra}

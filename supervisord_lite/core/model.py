@@ -56,6 +56,20 @@ class SpawnRequest:
     kwargs: Mapping[str, Any]
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
+    # Who created it, for the child's multiprocessing.parent_process(); None for nobody known.
+    parent_pid: int | None = None
+    parent_name: str | None = None
+
+
+def authkey_bytes(key: str) -> bytes:
+    """The bytes of a key (what the child's `current_process().authkey` is). Keys are kept as text;
+    bytes that are not UTF-8 text (a caller's `os.urandom` key) are kept as lone surrogates
+    (surrogateescape), so that any bytes fit and a text key means what it always did."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def authkey_from_bytes(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 class Child(Protocol):
@@ -97,7 +111,7 @@ class ProcessRecord:
     identity: tuple[int, ...]  # ("Process-" + ":".join(identity)) is the default name
     name: str
     parent: ProcessRecord | None
-    authkey: str
+    authkey: str  # see authkey_bytes
     target: Target
     args: Sequence[Any]
     kwargs: Mapping[str, Any]
@@ -107,6 +121,7 @@ class ProcessRecord:
     exitcode: int | None = None
     child: Child | None = None
     children_created: int = 0
+    creator_pid: int | None = None  # the pid that called create (the kernel's word)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -93,7 +93,11 @@ class Supervisor:
         kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
         group: object = None,
+        authkey: str | None = None,
+        caller_pid: int | None = None,
     ) -> ProcessRecord:
+        """A new record. `authkey` is the creator's own key when it says it (a Python caller's
+        `current_process().authkey`), else the one it inherits: the caller's, or the daemon's."""
         if group is not None:
             raise errors.GroupNotNull(
                 "group must be null; it exists only for compatibility with threading.Thread"
@@ -103,21 +107,22 @@ class Supervisor:
         if caller is None:
             self._children_of_main += 1
             identity: tuple[int, ...] = (self._children_of_main,)
-            authkey = self.authkey
+            inherited = self.authkey
         else:
             caller.children_created += 1
             identity = (*caller.identity, caller.children_created)
-            authkey = caller.authkey
+            inherited = caller.authkey
         self._last_id += 1
         record = ProcessRecord(
             id=self._last_id,
             identity=identity,
             name=name if name is not None else "Process-" + ":".join(map(str, identity)),
             parent=caller,
-            authkey=authkey,
+            authkey=inherited if authkey is None else authkey,
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
+            creator_pid=caller_pid,
         )
         self._records[record.id] = record
         return record
@@ -167,6 +172,8 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
+            parent_pid=record.creator_pid,
+            parent_name=_creator_name(record),
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
@@ -261,6 +268,18 @@ class Supervisor:
                 if record.state is State.RUNNING and record.child is not None:
                     record.child.signal(signal.SIGKILL)
             await asyncio.wait(pending, timeout=10)
+
+
+def _creator_name(record: ProcessRecord) -> str | None:
+    """The creator's name as its child's `parent_process()` shows it: the supervised parent's, if
+    it called create itself; for a caller from outside (or a process of its own below the parent),
+    `MainProcess`, the name multiprocessing gives a program's first process."""
+    if record.creator_pid is None:
+        return None
+    parent = record.parent
+    if parent is not None and parent.pid == record.creator_pid:
+        return parent.name
+    return "MainProcess"
 
 
 def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:

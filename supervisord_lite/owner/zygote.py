@@ -219,8 +219,8 @@ def _warm_up() -> None:
 
 _WARM_VAR = "SUPERVISORD_LITE_WARM_UP"
 _WARM_SPEC = (
-    b'{"name":"Process-1","authkey":"00","kind":"callable","ref":"m:f","payload":null,'
-    b'"main_path":null,"sys_path":[],"args":[],"kwargs":{},"env":{"A":"1"},"cwd":null}'
+    b'{"name":"Process-1","authkey":"AA==","parent":null,"kind":"callable","ref":"m:f",'
+    b'"payload":null,"main_path":null,"sys_path":[],"args":[],"kwargs":{},"env":{"A":"1"},"cwd":null}'
 )
 
 

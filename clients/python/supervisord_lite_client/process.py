@@ -11,12 +11,15 @@ When the daemon-side process is created
     attributes after calling `Process.__init__()`.
 
 Authentication keys
-    The daemon keeps keys as strings (it draws lowercase hex). `getAuthKey()` returns that string,
-    as `processing` does; the `authkey` property returns it UTF-8 encoded, which is exactly the
-    `multiprocessing.current_process().authkey` the daemon gives the child, so
-    `multiprocessing.connection.Client(address, authkey=p.authkey)` authenticates with a Listener
-    in the child. `setAuthKey()` takes a string or None (a new random key); the `authkey` setter
-    also takes bytes, which must be UTF-8 text.
+    A Process inherits the key of the process that creates it, as the seed says: here that is the
+    caller's own `multiprocessing.current_process().authkey` (sent with `process.create`), so a
+    `multiprocessing` Listener or Manager of the caller authenticates its children with its own
+    key, as it does with `multiprocessing`. The `authkey` property is the key's bytes, exactly
+    the child's `current_process().authkey`. `getAuthKey()` returns the key as a string, as
+    `processing` does (keys the daemon draws, and strings given to `setAuthKey()`, are text; a
+    key of random bytes is not, and `getAuthKey()` then raises InvalidParams: use `authkey`).
+    `setAuthKey()` takes a string or None (a new random key); the `authkey` setter also takes
+    bytes.
 
 Inside the child
     `multiprocessing.current_process()` is the child (name and authkey set by the daemon). A
@@ -30,6 +33,7 @@ Inside the child
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sys
@@ -40,9 +44,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from supervisord_lite_client.client import Client, default_client
 from supervisord_lite_client.errors import (
-    BootstrapError,
     GroupNotNull,
     ProcessNotInitialized,
+    ProtocolError,
     SupervisordLiteError,
 )
 from supervisord_lite_client.paths import ENV_PROCESS_ID
@@ -143,6 +147,13 @@ class Process:
         descriptors, so the child writes where the caller does; when `sys.stdout`/`sys.stderr`
         have no file descriptor (replaced by an in-memory stream) fds 1 and 2 are sent instead, and
         if those are closed too the output goes to the daemon (`"daemon"`). `"null"` discards it.
+
+        "passed" suits a script, as with `multiprocessing`, but it ties the child to the caller's
+        terminal or pipe: a service started by a launcher piped into `head` dies of SIGPIPE when
+        `head` exits. Start services with `output="null"` (or `"daemon"`); see the README.
+
+        Once started, the Process drops its target, args and kwargs (they were sent at creation),
+        as multiprocessing does: the caller's objects are not kept alive by it.
         """
         self._check()
         process_id = self._ensure_created()
@@ -155,6 +166,7 @@ class Process:
             "process.start", {"id": process_id, "output": output}, fds=fds or ()
         )
         self._info = parse_process_info(result)
+        self._target, self._args, self._kwargs = None, (), {}
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the process ends, or `timeout` seconds (then check `exitcode`/`is_alive()`).
@@ -188,10 +200,16 @@ class Process:
         self._client().call("process.setName", {"id": self._ensure_created(), "name": name})
 
     def getAuthKey(self) -> str:
-        """The authentication key, a string (hex unless set otherwise)."""
+        """The authentication key, a string (hex unless set otherwise); a key of bytes that are
+        not UTF-8 text (the caller's random multiprocessing key) is only had as `authkey`."""
         self._check()
         if self._child_self:
-            return bytes(_mp_current().authkey).decode("utf-8")
+            try:
+                return bytes(_mp_current().authkey).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(
+                    "this process's authkey is bytes that are not text: use its authkey property"
+                ) from None
         result = self._client().call("process.getAuthKey", {"id": self._ensure_created()})
         return expect_string(result, "authkey")
 
@@ -218,20 +236,26 @@ class Process:
 
     @property
     def authkey(self) -> bytes:
-        """The authkey as bytes (`getAuthKey().encode()`), as `multiprocessing` has it."""
-        return self.getAuthKey().encode("utf-8")
+        """The authkey's bytes, as `multiprocessing` has it (a string key's UTF-8)."""
+        self._check()
+        if self._child_self:
+            return bytes(_mp_current().authkey)
+        result = self._client().call(
+            "process.getAuthKey", {"id": self._ensure_created(), "encoding": "base64"}
+        )
+        return decode_key(expect_string(result, "authkey"))
 
     @authkey.setter
     def authkey(self, value: bytes | str) -> None:
-        if isinstance(value, bytes | bytearray):
-            try:
-                value = bytes(value).decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError(
-                    "the daemon keeps authkeys as strings: use bytes that are UTF-8 text "
-                    "(os.urandom(32).hex().encode(), say), or setAuthKey(None) for a random key"
-                ) from None
-        self.setAuthKey(value)
+        if not isinstance(value, bytes | bytearray):
+            self.setAuthKey(value)
+            return
+        self._check()
+        if self._child_self:
+            _mp_current().authkey = bytes(value)
+            return
+        params = {"id": self._ensure_created(), "value": encode_key(value), "encoding": "base64"}
+        self._client().call("process.setAuthKey", params)
 
     @property
     def pid(self) -> int | None:
@@ -349,7 +373,13 @@ class Process:
                     target, args, kwargs = pickle_target(self.run, what), [], {}
                 finally:
                     self._as_payload = False
-            params = {"target": target, "args": args, "kwargs": kwargs, "name": self._name_arg}
+            params = {
+                "target": target,
+                "args": args,
+                "kwargs": kwargs,
+                "name": self._name_arg,
+                "authkey": encode_key(_mp_current().authkey),  # inherited from the creator
+            }
             info = parse_process_info(self._client().call("process.create", params))
             self._id, self._info = info.id, info
             return info.id
@@ -360,6 +390,20 @@ class Process:
         self._info = parse_process_info(result)
 
 
+def encode_key(key: bytes | bytearray) -> str:
+    """A key's bytes as `process.create` and `setAuthKey` take them: standard base64."""
+    return base64.b64encode(bytes(key)).decode("ascii")
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ProtocolError(
+            f"the daemon sent an authkey that is not base64: {text[:20]!r}"
+        ) from None
+
+
 def _mp_current() -> BaseProcess:
     """`multiprocessing.current_process()` (imported on use: most callers never need it)."""
     import multiprocessing
@@ -368,14 +412,16 @@ def _mp_current() -> BaseProcess:
 
 
 def _check_not_bootstrapping() -> None:
-    """BootstrapError while a child runs the caller's script as `__mp_main__` (as multiprocessing
-    refuses to start a process before the child's "bootstrapping phase" is over)."""
+    """RuntimeError while a child runs the caller's script as `__mp_main__`, as multiprocessing
+    raises it when a process is started before the child's "bootstrapping phase" is over (the
+    same class, so that what is printed and caught is what multiprocessing users know)."""
     mp_main = sys.modules.get("__mp_main__")
     if mp_main is not None and sys.modules.get("__main__") is not mp_main:
-        raise BootstrapError(
-            "a Process was created while this child was running the parent's script as "
-            "__mp_main__ to find the target's functions: protect the script's main code with "
-            "`if __name__ == '__main__':` (as multiprocessing requires)"
+        raise RuntimeError(
+            "An attempt has been made to start a new process before the current process has "
+            "finished its bootstrapping phase: a Process was created while this child was running "
+            "the parent's script as __mp_main__ to find the target's functions. Protect the "
+            "script's main code with `if __name__ == '__main__':` (as multiprocessing requires)"
         )
 
 

@@ -14,7 +14,7 @@ from supervisord_lite_client import Client
 
 
 class Daemon:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         self.directory = directory
         self.socket_path = directory / "s.sock"
         self.log_path = directory / "daemon.log"
@@ -28,6 +28,7 @@ class Daemon:
                     "serve",
                     "--socket",
                     str(self.socket_path),
+                    *extra,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
