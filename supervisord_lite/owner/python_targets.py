@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.programs import PopenSpawner
 from supervisord_lite.owner.reaper import Reaper
+from supervisord_lite.owner.script_zygotes import ScriptZygotes
 from supervisord_lite.owner.spec import (
     STARTUP_ENV_PREFIXES,
     cannot_start,
@@ -47,9 +49,11 @@ class _Zygote:
         spares: int,
         reaper: Reaper,
         on_exit: Callable[[_Zygote, int], None],
+        script: Mapping[str, object] | None = None,
     ) -> None:
         self._loop = loop
         self.ready = False
+        self.was_ready = False  # stays True once it has been ready, closed or not
         self.started = time.monotonic()
         self._queue: deque[list[int]] = deque()
         self._closed = False
@@ -65,6 +69,7 @@ class _Zygote:
                     "supervisord_lite.owner.zygote",
                     str(theirs.fileno()),
                     str(spares),
+                    *(() if script is None else ("--script=" + json.dumps(dict(script)),)),
                     *preload,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -94,7 +99,7 @@ class _Zygote:
         except OSError:
             data = b""
         if data == b"R":
-            self.ready = True
+            self.ready = self.was_ready = True
         elif not data:
             self.close()
 
@@ -163,6 +168,7 @@ class ZygoteSpawner:
         self._python = python
         self._preload = tuple(preload)
         self.zygote: _Zygote | None = None
+        self.scripts = ScriptZygotes(self._start_script_zygote)
         self._restart_delay = 0.0
         self._restart: asyncio.TimerHandle | None = None
         self._closed = False
@@ -186,6 +192,20 @@ class ZygoteSpawner:
         except OSError as exc:
             log.error("cannot start the zygote: %s", exc)
             self._schedule_restart(0.0)
+
+    def _start_script_zygote(
+        self, script: dict[str, object], on_exit: Callable[[_Zygote, int], None]
+    ) -> _Zygote:
+        return _Zygote(
+            self._loop,
+            python=self._python,
+            env=self._fresh.env,
+            preload=self._preload,
+            spares=self._spares,
+            reaper=self.reaper,
+            on_exit=on_exit,
+            script=script,
+        )
 
     def _zygote_exited(self, zygote: _Zygote, code: int) -> None:
         if self.zygote is zygote:
@@ -212,6 +232,7 @@ class ZygoteSpawner:
             self._restart.cancel()
         if self.zygote is not None:
             self.zygote.kill()
+        self.scripts.close()
         self._fresh.close()
         # The zygote's death raises a SIGCHLD, maybe after the event loop has closed its wakeup
         # fd: with the handler still there, Python would print "Exception ignored ... EBADF".
@@ -219,12 +240,8 @@ class ZygoteSpawner:
 
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
-        zygote = self.zygote
-        if (
-            zygote is None
-            or not zygote.ready
-            or not zygote_can_run(request.target, self._fresh.env)
-        ):
+        zygote = self._zygote_for(request.target)
+        if zygote is None:
             return await self._fresh.spawn(request, on_exit)  # no await before the child exists
         # A request handed to the zygote runs to its end even if the caller gives up meanwhile
         # (a client that hangs up in the middle of a start): the child may exist by then, and it
@@ -232,6 +249,18 @@ class ZygoteSpawner:
         task = asyncio.ensure_future(self._spawn_python(zygote, request, on_exit))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
+
+    def _zygote_for(self, target: Target) -> _Zygote | None:
+        """The zygote to fork this target from: its script's own if it has one ready, else the
+        zygote; None for a fresh interpreter."""
+        if not zygote_can_run(target, self._fresh.env):
+            return None
+        if target.main_path is not None:
+            own = self.scripts.zygote_for(target)
+            if own is not None:
+                return own
+        zygote = self.zygote
+        return zygote if zygote is not None and zygote.ready else None
 
     async def _spawn_python(
         self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback

@@ -1,6 +1,7 @@
 """The zygote: a pre-imported, single-threaded Python process that forks Python targets.
 
-`python -m supervisord_lite.owner.zygote SOCK_FD SPARES [MODULE ...]` imports the modules to preload, then
+`python -m supervisord_lite.owner.zygote SOCK_FD SPARES [--script=JSON] [MODULE ...]` imports the
+modules to preload (and, with `--script`, a caller's `__main__` script: see zygote_script), then
 keeps SPARES "spare" children ready: processes forked from it that wait on SOCK_FD (a SOCK_SEQPACKET
 socket whose other end is the daemon's) for a request, like Android's pre-forked app processes. The
 fork is thus done before the request comes. The zygote says "R" (ready) on SOCK_FD once it has its
@@ -63,6 +64,9 @@ class _Drift:
     handlers: ClassVar[list[tuple[int, Any]]] = []
     sigmask: ClassVar[bool] = False
     env: ClassVar[bool] = False
+    kept_fds: ClassVar[
+        tuple[int, ...]
+    ] = ()  # opened by a `--script` import: the children keep them
 
 
 def _set_comm(name: bytes) -> None:
@@ -75,7 +79,9 @@ def main(argv: list[str]) -> int:
     _set_comm(b"sl-zygote")
     sock = socket.socket(fileno=int(argv[1]))
     spares = max(1, int(argv[2]))
-    for name in argv[3:]:
+    names = argv[3:]
+    script = names.pop(0).partition("=")[2] if names and names[0].startswith("--script=") else None
+    for name in names:
         try:
             __import__(name)
         except BaseException:
@@ -83,10 +89,10 @@ def main(argv: list[str]) -> int:
                 f"supervisord-lite zygote: cannot preload {name!r}; going on without it\n"
             )
             traceback.print_exc()
-    import json  # noqa: F401  (what every child needs, imported once here)
+    import json  # what every child needs, imported once here
     import multiprocessing  # noqa: F401
 
-    from supervisord_lite.owner import child  # noqa: F401
+    from supervisord_lite.owner import child  # its bootstrap, for every child
 
     if len(os.listdir("/proc/self/task")) > 1:
         sys.stderr.write(
@@ -95,6 +101,12 @@ def main(argv: list[str]) -> int:
     _Drift.handlers = [(s, h) for s, h in _FRESH_HANDLERS.items() if signal.getsignal(s) is not h]
     _Drift.sigmask = bool(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
     _Drift.env = dict(os.environ) != _FRESH_ENV
+    if script is not None:
+        # After the drift is taken: what the script itself changes (a signal handler, say) is
+        # what a fresh child that ran it would have, and the children keep it.
+        from supervisord_lite.owner.zygote_script import import_main
+
+        _Drift.kept_fds = import_main(json.loads(script), child.__file__)
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()  # the children's garbage collector never touches (and so never copies) these pages
@@ -175,7 +187,7 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
             signal.signal(sig, handler)
         if _Drift.sigmask:
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
-        _close_fds_except(sock.fileno(), taken_w)
+        _close_fds_except(sock.fileno(), taken_w, *_Drift.kept_fds)
         _set_comm(b"sl-spare")
         _warm_up()
         while True:
@@ -195,7 +207,7 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         sock.detach()
-        _close_fds_except(spec_fd, status_fd, gate_fd)
+        _close_fds_except(spec_fd, status_fd, gate_fd, *_Drift.kept_fds)
         code = _run(spec_fd, status_fd, gate_fd)
     except BaseException:
         traceback.print_exc()
