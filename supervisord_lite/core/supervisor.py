@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -198,6 +199,9 @@ class Supervisor:
                 f"process {record.id}: the target could not be loaded in the child ({problem}); "
                 "it exited with code 1 and its traceback is on the child's stderr",
                 id=record.id,
+                # Python targets run on the daemon's interpreter: a caller on another version
+                # can say so, rather than leave its user with a SyntaxError from its module.
+                python=platform.python_version(),
             )
         return record
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import platform
 import sys
 import threading
 from collections.abc import Iterable, Mapping
@@ -48,6 +49,7 @@ from supervisord_lite_client.errors import (
     ProcessNotInitialized,
     ProtocolError,
     SupervisordLiteError,
+    TargetFailed,
 )
 from supervisord_lite_client.paths import ENV_PROCESS_ID
 from supervisord_lite_client.protocol import ProcessInfo, expect_string, parse_process_info
@@ -162,9 +164,12 @@ class Process:
             fds = _output_fds()
             if fds is None:
                 output = "daemon"
-        result = self._client().call(
-            "process.start", {"id": process_id, "output": output}, fds=fds or ()
-        )
+        try:
+            result = self._client().call(
+                "process.start", {"id": process_id, "output": output}, fds=fds or ()
+            )
+        except TargetFailed as exc:
+            raise _on_another_python(exc) from None
         self._info = parse_process_info(result)
         self._target, self._args, self._kwargs = None, (), {}
 
@@ -388,6 +393,22 @@ class Process:
         self._check()
         result = self._client().call(method, {"id": self._ensure_created()})
         self._info = parse_process_info(result)
+
+
+def _on_another_python(exc: TargetFailed) -> TargetFailed:
+    """The TargetFailed as it came, or, when the daemon runs Python targets on another version of
+    Python than this caller's (its SyntaxError or unpickling error is then no mystery), one that
+    says so, naming both versions."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    theirs = data.get("python")
+    ours = platform.python_version()
+    if not isinstance(theirs, str) or theirs.split(".")[:2] == ours.split(".")[:2]:
+        return exc
+    message = (
+        f"{exc.message} -- Python targets run on the daemon's interpreter, Python {theirs}, and "
+        f"this caller runs Python {ours}: use the daemon's version, or a daemon run by this one"
+    )
+    return TargetFailed(exc.code, message, exc.data, exc.method)
 
 
 def encode_key(key: bytes | bytearray) -> str:

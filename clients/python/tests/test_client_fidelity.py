@@ -7,6 +7,7 @@ import gc
 import multiprocessing
 import multiprocessing.connection
 import os
+import platform
 import subprocess
 import sys
 import weakref
@@ -18,7 +19,7 @@ import slc_helpers
 from conftest import daemon_in_a_short_dir
 from slc_daemon import Daemon
 from slc_helpers import read_json, wait_until
-from supervisord_lite_client import Client, Process, Reference
+from supervisord_lite_client import Client, Process, Reference, TargetFailed, process
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +176,25 @@ def test_noforkbomb(daemon: Daemon, fresh_daemon: Daemon, tmp_path: Path, which:
     assert child_last.startswith("RuntimeError: An attempt has been made"), done.stderr
     assert "RuntimeError" in blocks[-1].strip().splitlines()[-1]
     assert "BootstrapError" not in done.stderr
+
+
+# -- Python targets run on the daemon's interpreter ------------------------------------------------
+
+
+def test_a_target_that_fails_to_load_names_the_daemons_python(client: Client) -> None:
+    p = Process(target="slc_no_such_module:f", client=client)
+    with pytest.raises(TargetFailed) as info:
+        p.start(output="null")
+    assert info.value.data["python"] == platform.python_version()
+    assert "this caller runs" not in info.value.message  # the same version: nothing to add
+
+
+def test_a_caller_on_another_python_is_told_both_versions() -> None:
+    came = TargetFailed(1007, "process 3: the target could not be loaded (SyntaxError: ...)",
+                        {"id": 3, "python": "2.7.18"}, "process.start")  # fmt: skip
+    told = process._on_another_python(came)
+    assert isinstance(told, TargetFailed) and told.data == came.data
+    assert "daemon's interpreter, Python 2.7.18" in told.message
+    assert f"this caller runs Python {platform.python_version()}" in told.message
+    same = TargetFailed(1007, "m", {"id": 3, "python": platform.python_version()}, None)
+    assert process._on_another_python(same) is same
