@@ -33,21 +33,26 @@ Inside the child
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import os
-import platform
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from supervisord_lite_client.calls import (
+    check_not_bootstrapping,
+    create_params,
+    decode_key,
+    encode_key,
+    mp_current,
+    on_another_python,
+    output_fds,
+    with_creator,
+)
 from supervisord_lite_client.client import Client, default_client
 from supervisord_lite_client.errors import (
     GroupNotNull,
     ProcessNotInitialized,
-    ProtocolError,
     SupervisordLiteError,
     TargetFailed,
 )
@@ -58,11 +63,7 @@ from supervisord_lite_client.targets import (
     normalize,
     pickle_target,
     run_here,
-    wire_target,
 )
-
-if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
 
 Output = Literal["passed", "daemon", "null"]
 
@@ -161,7 +162,7 @@ class Process:
         process_id = self._ensure_created()
         fds: tuple[int, int] | None = None
         if output == "passed":
-            fds = _output_fds()
+            fds = output_fds()
             if fds is None:
                 output = "daemon"
         try:
@@ -169,7 +170,7 @@ class Process:
                 "process.start", {"id": process_id, "output": output}, fds=fds or ()
             )
         except TargetFailed as exc:
-            raise _on_another_python(exc) from None
+            raise on_another_python(exc) from None
         self._info = parse_process_info(result)
         self._target, self._args, self._kwargs = None, (), {}
 
@@ -190,7 +191,7 @@ class Process:
         """The process's name (as the daemon reports it; in the child, its own view)."""
         self._check()
         if self._child_self:
-            return _mp_current().name
+            return mp_current().name
         result = self._client().call("process.getName", {"id": self._ensure_created()})
         return expect_string(result, "name")
 
@@ -200,7 +201,7 @@ class Process:
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__}")
         if self._child_self:
-            _mp_current().name = name
+            mp_current().name = name
             return
         self._client().call("process.setName", {"id": self._ensure_created(), "name": name})
 
@@ -210,7 +211,7 @@ class Process:
         self._check()
         if self._child_self:
             try:
-                return bytes(_mp_current().authkey).decode("utf-8")
+                return bytes(mp_current().authkey).decode("utf-8")
             except UnicodeDecodeError:
                 raise ValueError(
                     "this process's authkey is bytes that are not text: use its authkey property"
@@ -225,7 +226,7 @@ class Process:
             raise TypeError(f"an authkey is a string or None, not {type(value).__name__}")
         if self._child_self:
             key = os.urandom(32).hex() if value is None else value
-            _mp_current().authkey = key.encode("utf-8")
+            mp_current().authkey = key.encode("utf-8")
             return
         self._client().call("process.setAuthKey", {"id": self._ensure_created(), "value": value})
 
@@ -244,7 +245,7 @@ class Process:
         """The authkey's bytes, as `multiprocessing` has it (a string key's UTF-8)."""
         self._check()
         if self._child_self:
-            return bytes(_mp_current().authkey)
+            return bytes(mp_current().authkey)
         result = self._client().call(
             "process.getAuthKey", {"id": self._ensure_created(), "encoding": "base64"}
         )
@@ -257,7 +258,7 @@ class Process:
             return
         self._check()
         if self._child_self:
-            _mp_current().authkey = bytes(value)
+            mp_current().authkey = bytes(value)
             return
         params = {"id": self._ensure_created(), "value": encode_key(value), "encoding": "base64"}
         self._client().call("process.setAuthKey", params)
@@ -368,23 +369,17 @@ class Process:
                 raise SupervisordLiteError(
                     f"this process cannot find its own daemon id: ${ENV_PROCESS_ID} is not set"
                 )
-            _check_not_bootstrapping()
             if type(self).run is Process.run:
-                target, args, kwargs = wire_target(self._target, self._args, self._kwargs)
+                params = create_params(self._target, self._args, self._kwargs, self._name_arg)
             else:
+                check_not_bootstrapping()
                 self._as_payload = True
                 try:
                     what = f"the {type(self).__name__} object (its run() runs in the child)"
-                    target, args, kwargs = pickle_target(self.run, what), [], {}
+                    target = pickle_target(self.run, what)
                 finally:
                     self._as_payload = False
-            params = {
-                "target": target,
-                "args": args,
-                "kwargs": kwargs,
-                "name": self._name_arg,
-                "authkey": encode_key(_mp_current().authkey),  # inherited from the creator
-            }
+                params = with_creator({"target": target, "name": self._name_arg})
             info = parse_process_info(self._client().call("process.create", params))
             self._id, self._info = info.id, info
             return info.id
@@ -393,86 +388,3 @@ class Process:
         self._check()
         result = self._client().call(method, {"id": self._ensure_created()})
         self._info = parse_process_info(result)
-
-
-def _on_another_python(exc: TargetFailed) -> TargetFailed:
-    """The TargetFailed as it came, or, when the daemon runs Python targets on another version of
-    Python than this caller's (its SyntaxError or unpickling error is then no mystery), one that
-    says so, naming both versions."""
-    data = exc.data if isinstance(exc.data, dict) else {}
-    theirs = data.get("python")
-    ours = platform.python_version()
-    if not isinstance(theirs, str) or theirs.split(".")[:2] == ours.split(".")[:2]:
-        return exc
-    message = (
-        f"{exc.message} -- Python targets run on the daemon's interpreter, Python {theirs}, and "
-        f"this caller runs Python {ours}: use the daemon's version, or a daemon run by this one"
-    )
-    return TargetFailed(exc.code, message, exc.data, exc.method)
-
-
-def encode_key(key: bytes | bytearray) -> str:
-    """A key's bytes as `process.create` and `setAuthKey` take them: standard base64."""
-    return base64.b64encode(bytes(key)).decode("ascii")
-
-
-def decode_key(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:
-        raise ProtocolError(
-            f"the daemon sent an authkey that is not base64: {text[:20]!r}"
-        ) from None
-
-
-def _mp_current() -> BaseProcess:
-    """`multiprocessing.current_process()` (imported on use: most callers never need it)."""
-    import multiprocessing
-
-    return multiprocessing.current_process()
-
-
-def _check_not_bootstrapping() -> None:
-    """RuntimeError while a child runs the caller's script as `__mp_main__`, as multiprocessing
-    raises it when a process is started before the child's "bootstrapping phase" is over (the
-    same class, so that what is printed and caught is what multiprocessing users know)."""
-    mp_main = sys.modules.get("__mp_main__")
-    if mp_main is not None and sys.modules.get("__main__") is not mp_main:
-        raise RuntimeError(
-            "An attempt has been made to start a new process before the current process has "
-            "finished its bootstrapping phase: a Process was created while this child was running "
-            "the parent's script as __mp_main__ to find the target's functions. Protect the "
-            "script's main code with `if __name__ == '__main__':` (as multiprocessing requires)"
-        )
-
-
-def _output_fds() -> tuple[int, int] | None:
-    """The caller's stdout and stderr fds (buffers flushed first), falling back to fds 1 and 2;
-    None when there are none to send."""
-    fds: list[int] = []
-    for stream, original, fallback in (
-        (sys.stdout, sys.__stdout__, 1),
-        (sys.stderr, sys.__stderr__, 2),
-    ):
-        for s in (stream, original):
-            if s is not None:
-                with contextlib.suppress(Exception):
-                    s.flush()
-        fd: int | None = None
-        if stream is not None:
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                fd = stream.fileno()
-        if fd is None or not _is_open(fd):
-            if not _is_open(fallback):
-                return None
-            fd = fallback
-        fds.append(fd)
-    return fds[0], fds[1]
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True

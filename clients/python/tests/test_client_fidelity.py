@@ -19,7 +19,7 @@ import slc_helpers
 from conftest import daemon_in_a_short_dir
 from slc_daemon import Daemon
 from slc_helpers import read_json, wait_until
-from supervisord_lite_client import Client, Process, Reference, TargetFailed, process
+from supervisord_lite_client import Client, Process, Reference, TargetFailed, calls
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +192,9 @@ def test_a_target_that_fails_to_load_names_the_daemons_python(client: Client) ->
 def test_a_caller_on_another_python_is_told_both_versions() -> None:
     came = TargetFailed(1007, "process 3: the target could not be loaded (SyntaxError: ...)",
                         {"id": 3, "python": "2.7.18"}, "process.start")  # fmt: skip
-    told = process._on_another_python(came)
+    told = calls.on_another_python(came)
     assert isinstance(told, TargetFailed) and told.data == came.data
     assert "daemon's interpreter, Python 2.7.18" in told.message
     assert f"this caller runs Python {platform.python_version()}" in told.message
     same = TargetFailed(1007, "m", {"id": 3, "python": platform.python_version()}, None)
-    assert process._on_another_python(same) is same
+    assert calls.on_another_python(same) is same
