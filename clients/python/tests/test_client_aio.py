@@ -146,7 +146,7 @@ def test_the_default_client_and_its_errors(
 
     asyncio.run(main())
     monkeypatch.setenv("SUPERVISORD_LITE_SOCKET", str(short_dir / "nobody.sock"))
-    with pytest.raises(DaemonUnavailable, match="nobody.sock"):
+    with pytest.raises(DaemonUnavailable, match=r"nobody\.sock"):
         asyncio.run(AsyncClient.connect())
 
 
