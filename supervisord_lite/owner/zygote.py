@@ -64,9 +64,8 @@ class _Drift:
     handlers: ClassVar[list[tuple[int, Any]]] = []
     sigmask: ClassVar[bool] = False
     env: ClassVar[bool] = False
-    kept_fds: ClassVar[
-        tuple[int, ...]
-    ] = ()  # opened by a `--script` import: the children keep them
+    # fds a `--script` import opened (a log file, say): the children keep them, as a fork does
+    kept_fds: ClassVar[tuple[int, ...]] = ()
 
 
 def _set_comm(name: bytes) -> None:
