@@ -4,7 +4,12 @@ client's tests (clients/python/tests/test_client_script_zygote.py)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,8 @@ import pytest
 from supervisord_lite.core.model import Target, TargetKind
 from supervisord_lite.owner import script_zygotes
 from supervisord_lite.owner.script_zygotes import ScriptZygotes
+from supervisord_lite.owner.zygote_script import CANNOT_IMPORT
+from tests.test_spawner import REPO, Zygote, spec, wait_exit
 
 
 class FakeZygote:
@@ -131,3 +138,93 @@ def test_close_stops_every_zygote(tmp_path: Path) -> None:
     p.pool.close()
     assert p.made[0].killed and len(p.pool) == 0 and p.ask(t) is None
     assert os.path.exists(t.main_path or "")
+
+
+# -- the zygote process made a script's own, both ways ---------------------------------------------
+
+SCRIPT = """\
+import os
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "imports"), "a") as f:
+    f.write("x")
+LOG = open(os.path.join(HERE, "log"), "a")
+
+def f():
+    LOG.write(f"{os.getpid()}\\n")
+    LOG.flush()
+"""
+
+
+def main_spec(script: Path) -> dict[str, object]:
+    payload = base64.b64encode(b"c__main__\nf\n.").decode()  # the pickle of __main__.f
+    return spec(kind="pickle", payload=payload, main_path=str(script), cwd=str(script.parent))
+
+
+def run_main_f(zygote: Zygote, script: Path) -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    pid, rest = zygote.request(main_spec(script), null)
+    os.close(null)
+    assert rest == b""  # loaded
+    wait_exit(pid)
+    assert (script.parent / "log").read_text().split()[-1] == str(pid)
+    assert (script.parent / "imports").read_text() == "x"  # imported once, by the zygote
+
+
+def write_script(tmp_path: Path) -> tuple[Path, str]:
+    script = tmp_path / "main.py"
+    script.write_text(SCRIPT)
+    return script, json.dumps({"main_path": str(script), "sys_path": [], "cwd": str(tmp_path)})
+
+
+def test_a_new_interpreter_made_a_scripts_zygote(tmp_path: Path) -> None:
+    script, arg = write_script(tmp_path)
+    z = Zygote(1, f"--script={arg}")
+    try:
+        run_main_f(z, script)
+        run_main_f(z, script)
+    finally:
+        z.sock.close()
+        z.proc.wait(timeout=30)
+
+
+def test_a_spare_of_the_zygote_made_a_scripts_zygote(tmp_path: Path) -> None:
+    script, arg = write_script(tmp_path)
+    z = Zygote(1)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    status_r, status_w = os.pipe()
+    socket.send_fds(z.sock, [b"Z" + arg.encode()], [theirs.fileno(), status_w])
+    theirs.close()
+    os.close(status_w)
+    with os.fdopen(status_r, "rb") as status:
+        pid = int(status.read().split(b"\n")[0])
+    own = Zygote.__new__(Zygote)  # the same requests, on the new zygote's socket
+    own.sock = ours
+    ours.settimeout(30)
+    try:
+        assert ours.recv(16) == b"R"
+        run_main_f(own, script)
+        run_main_f(own, script)
+    finally:
+        ours.close()
+        wait_exit(pid)  # it ends with its socket
+        z.sock.close()
+        z.proc.wait(timeout=30)
+
+
+def test_a_script_that_cannot_be_imported_ends_the_zygote_before_it_is_ready(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("raise SystemExit('no')\n")
+    arg = json.dumps({"main_path": str(script), "sys_path": [], "cwd": str(tmp_path)})
+    sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisord_lite.owner.zygote", str(theirs.fileno()), "1",
+         f"--script={arg}"],
+        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    theirs.close()
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == CANNOT_IMPORT
+    assert b"cannot import" in err and b"SystemExit: no" in err
+    sock.close()

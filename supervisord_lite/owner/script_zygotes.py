@@ -7,6 +7,11 @@ children that need not. One is kept per script version: its path, modification t
 inode, the `sys.path` and the working directory it is imported with (what the import depends
 on); `MAX_ZYGOTES` are kept, the least recently used is stopped for a new one.
 
+How: one of the zygote's spares is turned into it (zygote.BECOME): forked, it has everything but
+the script imported already, so making it costs the script's own imports, a few ms, not a new
+interpreter's ~50 ms taken from the starts running beside it. While the zygote is down, a new
+interpreter is started instead.
+
 When to make one: on the second start of a script version, not the first. A script started once
 (a run of the seed's example) pays nothing more than before, not even a zygote starting next to it
 on a busy machine; and a script without the `if __name__ == '__main__':` guard fails its first
