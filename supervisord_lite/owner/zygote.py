@@ -8,10 +8,12 @@ fork is thus done before the request comes. The zygote says "R" (ready) on SOCK_
 spares, and never reads from it: each request is taken by exactly one spare (a SEQPACKET message
 goes to one reader), which tells the zygote (by closing a pipe) so that it forks a replacement.
 
-A request is one message carrying exactly four file descriptors (SCM_RIGHTS): the spec (a memfd
+A request is one message `S` carrying these file descriptors (SCM_RIGHTS): the spec (a memfd
 holding the JSON the fresh-interpreter path reads too), the child's stdout, its stderr, and the
-write end of its status pipe. Nothing is sent back on the socket: the daemon learns everything from
-the child itself, on its status pipe.
+write end of its status pipe (and the gate's read end: five in all). Nothing is sent back on the
+socket: the daemon learns everything from the child itself, on its status pipe. The other message,
+`Z` followed by a script's JSON with two fds (a new SOCK_SEQPACKET socket and a status pipe), turns
+the spare that takes it into that script's own zygote (see zygote_script), serving on the new socket.
 
 Each spare is made with a double fork: an intermediate process forks it and exits at once, and the
 zygote reaps the intermediate. The spare is thereby re-parented to the daemon, which is a child
