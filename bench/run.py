@@ -583,8 +583,9 @@ def py_noop(plan: Plan, daemon: Server, fresh: Server) -> list[Row]:
 
 
 # The seed's own example shape: the target defined in the caller's __main__ script. The bench's
-# __main__ is a package's (never re-run), so the measuring is done by a script of its own, which
-# runs both sides alternating as alternate() does and prints the rounds' per-call medians.
+# __main__ is a package's (never re-run), so the measuring is done by a script of its own. It
+# interleaves the two call by call, as interleaved() does (load that comes and goes on the machine
+# then falls on both alike), and prints each one's median.
 MAIN_SCRIPT = """\
 import json, multiprocessing, statistics, sys, time
 from supervisord_lite_client import Process
@@ -602,25 +603,19 @@ def anchor():
     p.start()
     p.join()
 
-def per_call(n, fn):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - t)
-    return statistics.median(times) / 1e9
-
 if __name__ == "__main__":
-    reps, runs = int(sys.argv[1]), int(sys.argv[2])
+    n = int(sys.argv[1])
     end = time.monotonic() + 1.0  # the first starts make the script's zygote: not measured
     while time.monotonic() < end:
         ours()
         anchor()
-    rounds = {"anchor": [], "ours": []}
-    for i in range(reps):
-        for side in ("anchor", "ours") if i % 2 == 0 else ("ours", "anchor"):
-            rounds[side].append(per_call(runs, anchor if side == "anchor" else ours))
-    print(json.dumps(rounds))
+    times = {"anchor": [], "ours": []}
+    for i in range(n):
+        for side, fn in (("anchor", anchor), ("ours", ours))[:: 1 if i % 2 else -1]:
+            t = time.perf_counter_ns()
+            fn()
+            times[side].append(time.perf_counter_ns() - t)
+    print(json.dumps({side: statistics.median(ts) / 1e9 for side, ts in times.items()}))
 """
 
 
@@ -629,18 +624,18 @@ def py_main_noop(plan: Plan, daemon: Server, directory: Path) -> Row:
     script.write_text(MAIN_SCRIPT)
     env = {**os.environ, "SUPERVISORD_LITE_SOCKET": str(daemon.path)}
     done = subprocess.run(
-        [sys.executable, str(script), str(plan.reps), str(plan.py_runs)],
+        [sys.executable, str(script), str(plan.reps * plan.py_runs)],
         capture_output=True, text=True, env=env, cwd=directory, timeout=600, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{script.name} failed: {done.stderr[-2000:]}")
-    rounds = json.loads(done.stdout)
+    median = json.loads(done.stdout)
     return Row(
         "same, the function defined in the __main__ script (which imports multiprocessing)",
         "multiprocessing fork: start(); join()",
         "ms",
-        _median(rounds["anchor"]),
-        _median(rounds["ours"]),
+        median["anchor"],
+        median["ours"],
         "≤ 1.5",
         note="(Python client)",
     )
