@@ -228,3 +228,63 @@ def test_a_script_that_cannot_be_imported_ends_the_zygote_before_it_is_ready(
     assert proc.returncode == CANNOT_IMPORT
     assert b"cannot import" in err and b"SystemExit: no" in err
     sock.close()
+
+
+# -- the daemon's side: ZygoteSpawner makes the script's zygote, of a spare or of a new interpreter --
+
+_SPAWNER = """\
+import asyncio, base64, os, sys, time
+from supervisord_lite.core.model import Output, SpawnRequest, Target, TargetKind
+from supervisord_lite.owner.python_targets import ZygoteSpawner
+
+async def until(cond, what):
+    deadline = time.monotonic() + 30
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)  # a poll with a deadline
+
+async def main(script, how):
+    loop = asyncio.get_running_loop()
+    sp = ZygoteSpawner(socket_path=None)
+    await until(lambda: sp.zygote is not None and sp.zygote.ready, "the zygote")
+    main_zygote = sp.zygote
+    if how == "interpreter":
+        sp.zygote = None  # as while it is down
+    payload = base64.b64encode(b"c__main__\\nf\\n.").decode()
+    target = Target(TargetKind.PICKLE, payload=payload, main_path=script,
+                    cwd=os.path.dirname(script))
+    async def run():
+        done = loop.create_future()
+        request = SpawnRequest(1, "P-1", "YWI=", target, (), {}, Output.NULL, None)
+        child = await sp.spawn(request, done.set_result)
+        assert await child.loaded() is None
+        assert await done == 0
+    await run()
+    await run()  # the second start of the script makes its zygote
+    await until(lambda: any(z.ready for z in sp.scripts._zygotes.values()), "its zygote")
+    (own,) = sp.scripts._zygotes.values()
+    await run()
+    with open(f"/proc/{own.pid}/cmdline", "rb") as f:
+        print("--script=" in f.read().decode(), own.pid != main_zygote.pid)
+    main_zygote.kill()
+    sp.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["spare", "interpreter"])
+def test_the_spawner_makes_a_scripts_zygote_and_uses_it(tmp_path: Path, how: str) -> None:
+    script, _arg = write_script(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _SPAWNER, str(script), how],
+        cwd=REPO, capture_output=True, text=True, timeout=55, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Made of a spare, it shows the zygote's command line; a new interpreter has --script.
+    assert done.stdout.split() == [str(how == "interpreter"), "True"], done.stdout + done.stderr
+    # The first two children imported the script, then the zygote did; the third did not.
+    assert (tmp_path / "imports").read_text() == "xxx"
+    assert len((tmp_path / "log").read_text().split()) == 3
