@@ -526,6 +526,12 @@ func TestCreateWithAuthKey(t *testing.T) {
 	if got, err := text.GetAuthKey(ctx); err != nil || got != "go-key" {
 		t.Fatalf("GetAuthKey = %q, %v; want go-key", got, err)
 	}
+	if err := text.SetAuthKeyBytes(ctx, []byte{1, 2, 0xfe}); err != nil {
+		t.Fatalf("SetAuthKeyBytes: %v", err)
+	}
+	if got, err := text.GetAuthKeyBytes(ctx); err != nil || !bytes.Equal(got, []byte{1, 2, 0xfe}) {
+		t.Fatalf("GetAuthKeyBytes after SetAuthKeyBytes = %v, %v", got, err)
+	}
 }
 
 // A supervised child that creates a process: the new one is the child's child, named

@@ -179,6 +179,16 @@ func (p *Process) GetAuthKeyBytes(ctx context.Context) ([]byte, error) {
 	return key, err
 }
 
+// SetAuthKeyBytes sets the key to these bytes, which need not be text (process.setAuthKey with
+// encoding "base64").
+func (p *Process) SetAuthKeyBytes(ctx context.Context, value []byte) error {
+	return p.c.Call(ctx, "process.setAuthKey", struct {
+		ID       int64  `json:"id"`
+		Value    []byte `json:"value"`
+		Encoding string `json:"encoding"`
+	}{p.id, value, "base64"}, nil)
+}
+
 // SetAuthKey sets the authentication key (process.setAuthKey); nil draws a new random one.
 func (p *Process) SetAuthKey(ctx context.Context, value *string) error {
 	return p.c.Call(ctx, "process.setAuthKey", struct {

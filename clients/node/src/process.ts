@@ -164,6 +164,11 @@ export class Process {
     await this.request("process.setAuthKey", { value });
   }
 
+  /** Set the authkey to these bytes (which need not be text). */
+  async setAuthKeyBytes(value: Uint8Array): Promise<void> {
+    await this.request("process.setAuthKey", { value: toBase64(value), encoding: "base64" });
+  }
+
   /** The authkey's bytes (a key given as bytes need not be text, so `getAuthKey()` may refuse it). */
   async getAuthKeyBytes(): Promise<Buffer> {
     const text = (await this.request("process.getAuthKey", { encoding: "base64" })) as string;

@@ -313,6 +313,8 @@ describe("authkeys", () => {
 
     const text = client.process({ authkey: "node-key" });
     assert.equal(await text.getAuthKey(), "node-key");
+    await text.setAuthKeyBytes(Buffer.from([1, 2, 0xfe]));
+    assert.deepEqual(await text.getAuthKeyBytes(), Buffer.from([1, 2, 0xfe]));
     const daemonKey = await client.process().getAuthKey();
     assert.ok(isHex(daemonKey), "without it, the daemon's key as before");
   });
