@@ -35,6 +35,7 @@ def test_make_bench_quick_runs_and_prints_the_table() -> None:
         'create+start+join of argv ["/bin/true"]',
         "same, the floor: bench/floor_server.py",
         "create+start+join of a no-op Python function",
+        "the function defined in the __main__ script",
         "processes started concurrently then joined",
         "sleeping children: daemon threads | 1 |",
         "sleeping children: daemon wake-ups",

@@ -132,7 +132,7 @@ def test_popen_spawner_python_target_and_load_failure(tmp_path: Path) -> None:
 
 # -- the zygote process on its own ----------------------------------------------------------
 class Zygote:
-    def __init__(self, spares: int) -> None:
+    def __init__(self, spares: int, *extra: str) -> None:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.proc = subprocess.Popen(
             [
@@ -141,6 +141,7 @@ class Zygote:
                 "supervisord_lite.owner.zygote",
                 str(theirs.fileno()),
                 str(spares),
+                *extra,
             ],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
@@ -174,7 +175,7 @@ class Zygote:
 
 def spec(**extra: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "name": "P-1", "authkey": "ab", "kind": "none", "ref": None, "payload": None,
+        "name": "P-1", "authkey": "YWI=", "kind": "none", "ref": None, "payload": None,
         "main_path": None, "sys_path": [], "args": [], "kwargs": {}, "env": {}, "cwd": None,
     }  # fmt: skip
     return {**base, **extra}

@@ -1,7 +1,9 @@
 package supervisordlite_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -488,6 +490,47 @@ func TestAuthKeys(t *testing.T) {
 		if k != "id" && k != "name" && k != "parent" && k != "state" && k != "pid" && k != "exitcode" {
 			t.Fatalf("ProcessInfo has the member %q: %v", k, raw)
 		}
+	}
+}
+
+// NewProcess with AuthKey: the process gets those bytes (text or not), the Python child too.
+func TestCreateWithAuthKey(t *testing.T) {
+	ctx := testContext(t, 20*time.Second)
+	c := dial(t, ctx)
+	key := []byte{0, 0xff, 0x80, 'g', 'o'} // not UTF-8 text
+	out := filepath.Join(t.TempDir(), "key")
+	code := "import multiprocessing; open(" + strconv.Quote(out) +
+		", 'w').write(bytes(multiprocessing.current_process().authkey).hex())"
+	p := newProcess(t, ctx, c, sl.ProcessOptions{
+		Target: sl.CallableTarget("builtins:exec"), Args: []any{code}, AuthKey: key,
+	})
+	if got, err := p.GetAuthKeyBytes(ctx); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("GetAuthKeyBytes = %v, %v; want %v", got, err, key)
+	}
+	if _, err := p.GetAuthKey(ctx); !errors.Is(err, sl.ErrInvalidParams) {
+		t.Fatalf("GetAuthKey of a key that is not text: %v; want ErrInvalidParams", err)
+	}
+	if err := p.StartOutput(ctx, sl.OutputNull); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if code, ended := p.ExitCode(); !ended || code != 0 {
+		t.Fatalf("exit code %d (ended %v); want 0", code, ended)
+	}
+	if seen, err := os.ReadFile(out); err != nil || string(seen) != hex.EncodeToString(key) {
+		t.Fatalf("the child's authkey: %q, %v; want %x", seen, err, key)
+	}
+	text := newProcess(t, ctx, c, sl.ProcessOptions{AuthKey: []byte("go-key")})
+	if got, err := text.GetAuthKey(ctx); err != nil || got != "go-key" {
+		t.Fatalf("GetAuthKey = %q, %v; want go-key", got, err)
+	}
+	if err := text.SetAuthKeyBytes(ctx, []byte{1, 2, 0xfe}); err != nil {
+		t.Fatalf("SetAuthKeyBytes: %v", err)
+	}
+	if got, err := text.GetAuthKeyBytes(ctx); err != nil || !bytes.Equal(got, []byte{1, 2, 0xfe}) {
+		t.Fatalf("GetAuthKeyBytes after SetAuthKeyBytes = %v, %v", got, err)
 	}
 }
 

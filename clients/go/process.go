@@ -37,6 +37,9 @@ type ProcessOptions struct {
 	Args   []any          // positional arguments (appended to an argv target)
 	Kwargs map[string]any // keyword arguments (callable targets only)
 	Name   string         // "" gives the default name, Process-N
+	// AuthKey is the process's authkey instead of the one it would inherit (its parent's, or the
+	// daemon's); nil or empty inherits. In a Python child it is current_process().authkey.
+	AuthKey []byte
 }
 
 // Process is a handle on one process of the daemon, with the methods of processing.Process.
@@ -55,11 +58,15 @@ type createParams struct {
 	Args   []any          `json:"args,omitempty"`
 	Kwargs map[string]any `json:"kwargs,omitempty"`
 	Name   *string        `json:"name,omitempty"`
+	// encoding/json writes []byte as standard base64, the form process.create takes.
+	AuthKey []byte `json:"authkey,omitempty"`
 }
 
 // NewProcess creates a process (process.create); it is not started.
 func (c *Client) NewProcess(ctx context.Context, opts ProcessOptions) (*Process, error) {
-	params := createParams{Target: opts.Target, Args: opts.Args, Kwargs: opts.Kwargs}
+	params := createParams{
+		Target: opts.Target, Args: opts.Args, Kwargs: opts.Kwargs, AuthKey: opts.AuthKey,
+	}
 	if opts.Name != "" {
 		params.Name = &opts.Name
 	}
@@ -165,6 +172,27 @@ func (p *Process) GetAuthKey(ctx context.Context) (string, error) {
 	var key string
 	err := p.c.Call(ctx, "process.getAuthKey", idParams{p.id}, &key)
 	return key, err
+}
+
+// GetAuthKeyBytes is the key's bytes (process.getAuthKey with encoding "base64"): a key given as
+// bytes need not be text, and GetAuthKey then fails with ErrInvalidParams.
+func (p *Process) GetAuthKeyBytes(ctx context.Context) ([]byte, error) {
+	var key []byte // encoding/json reads a base64 string into a []byte
+	err := p.c.Call(ctx, "process.getAuthKey", struct {
+		ID       int64  `json:"id"`
+		Encoding string `json:"encoding"`
+	}{p.id, "base64"}, &key)
+	return key, err
+}
+
+// SetAuthKeyBytes sets the key to these bytes, which need not be text (process.setAuthKey with
+// encoding "base64").
+func (p *Process) SetAuthKeyBytes(ctx context.Context, value []byte) error {
+	return p.c.Call(ctx, "process.setAuthKey", struct {
+		ID       int64  `json:"id"`
+		Value    []byte `json:"value"`
+		Encoding string `json:"encoding"`
+	}{p.id, value, "base64"}, nil)
 }
 
 // SetAuthKey sets the authentication key (process.setAuthKey); nil draws a new random one.

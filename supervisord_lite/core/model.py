@@ -73,6 +73,20 @@ class SpawnRequest:
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
     record: Mapping[str, Any] | None = None  # lineage, for a durable owner to hand back
     run_as: RunAs | None = None  # None: the daemon's own user
+    # Who created it, for the child's multiprocessing.parent_process(); None for nobody known.
+    parent_pid: int | None = None
+    parent_name: str | None = None
+
+
+def authkey_bytes(key: str) -> bytes:
+    """The bytes of a key (what the child's `current_process().authkey` is). Keys are kept as text;
+    bytes that are not UTF-8 text (a caller's `os.urandom` key) are kept as lone surrogates
+    (surrogateescape), so that any bytes fit and a text key means what it always did."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def authkey_from_bytes(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 class Child(Protocol):
@@ -143,7 +157,7 @@ class ProcessRecord:
     name: str
     parent: ProcessRecord | None
     parent_id: int | None  # stays when the parent's record is gone (released, or not reloaded)
-    authkey: str
+    authkey: str  # see authkey_bytes
     target: Target
     args: Sequence[Any]
     kwargs: Mapping[str, Any]
@@ -156,6 +170,7 @@ class ProcessRecord:
     lost_reason: str | None = None  # why it is LOST (for the log and the store; not on the wire)
     owner_uid: int = -1  # the uid of the caller that created it (docs/security.md)
     run_as: RunAs | None = None
+    creator_pid: int | None = None  # the pid that called create (the kernel's word)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
     spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)

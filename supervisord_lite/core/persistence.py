@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from supervisord_lite.core.model import ProcessRecord, RunAs, State, Target
+from supervisord_lite.core.model import (
+    ProcessRecord,
+    RunAs,
+    State,
+    Target,
+    authkey_bytes,
+    authkey_from_bytes,
+)
 
 _EMPTY = Target()
 # Field by field, so that a field added to Target is kept too; worked out once, not per call
@@ -60,6 +68,16 @@ def run_as_from_dict(data: Mapping[str, Any] | None) -> RunAs | None:
     return RunAs(uid=int(data["uid"]), gid=int(data["gid"]), groups=tuple(data["groups"]))
 
 
+def key_to_text(key: str) -> str:
+    """A key as JSON can carry it: base64 of its bytes (a key may be bytes that are not UTF-8,
+    held as lone surrogates, which no JSON encoder writes)."""
+    return base64.b64encode(authkey_bytes(key)).decode("ascii")
+
+
+def key_from_text(text: str) -> str:
+    return authkey_from_bytes(base64.b64decode(text))
+
+
 def lineage(record: ProcessRecord) -> dict[str, Any]:
     """What a spawn request lacks to rebuild the record from it (see `from_request`)."""
     return {
@@ -81,7 +99,7 @@ def from_request(request: Mapping[str, Any], known: Mapping[int, ProcessRecord])
         name=request["name"],
         parent=known.get(parent_id) if parent_id is not None else None,
         parent_id=parent_id,
-        authkey=request["authkey"],
+        authkey=key_from_text(request["authkey"]),
         target=target_from_dict(request["target"]),
         args=tuple(request["args"]),
         kwargs=dict(request["kwargs"]),
@@ -97,7 +115,7 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "identity": list(record.identity),
         "name": record.name,
         "parent": record.parent_id,
-        "authkey": record.authkey,
+        "authkey_b64": key_to_text(record.authkey),
         "target": target_to_dict(record.target),
         "args": list(record.args),
         "kwargs": dict(record.kwargs),
@@ -108,6 +126,7 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "children_created": record.children_created,
         "lost_reason": record.lost_reason,
         "owner_uid": record.owner_uid,  # who may see and control it (docs/security.md)
+        "creator_pid": record.creator_pid,
         "run_as": run_as_to_dict(record.run_as),
     }
 
@@ -122,7 +141,7 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         name=doc["name"],
         parent=known.get(parent_id) if parent_id is not None else None,
         parent_id=parent_id,
-        authkey=doc["authkey"],
+        authkey=key_from_text(doc["authkey_b64"]),
         target=target,
         args=tuple(doc["args"]),
         kwargs=dict(doc["kwargs"]),
@@ -133,6 +152,7 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         lost_reason=doc.get("lost_reason"),
         owner_uid=doc.get("owner_uid", -1),
         run_as=run_as_from_dict(doc.get("run_as")),
+        creator_pid=doc.get("creator_pid"),
     )
     if record.state in (State.EXITED, State.LOST):
         record.exited.set()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import platform
 import signal
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -162,7 +163,11 @@ class Supervisor:
         group: object = None,
         owner_uid: int | None = None,
         run_as: RunAs | None = None,
+        authkey: str | None = None,
+        caller_pid: int | None = None,
     ) -> ProcessRecord:
+        """A new record. `authkey` is the creator's own key when it says it (a Python caller's
+        `current_process().authkey`), else the one it inherits: the caller's, or the daemon's."""
         if group is not None:
             raise errors.GroupNotNull(
                 "group must be null; it exists only for compatibility with threading.Thread"
@@ -172,11 +177,11 @@ class Supervisor:
         if caller is None:
             self._children_of_main += 1
             identity: tuple[int, ...] = (self._children_of_main,)
-            authkey = self.authkey
+            inherited = self.authkey
         else:
             caller.children_created += 1
             identity = (*caller.identity, caller.children_created)
-            authkey = caller.authkey
+            inherited = caller.authkey
         self._last_id += 1
         if self._journal is not None:
             self._journal.reserve(self._last_id)
@@ -186,12 +191,13 @@ class Supervisor:
             name=name if name is not None else "Process-" + ":".join(map(str, identity)),
             parent=caller,
             parent_id=None if caller is None else caller.id,
-            authkey=authkey,
+            authkey=inherited if authkey is None else authkey,
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
             owner_uid=self._uid if owner_uid is None else owner_uid,
             run_as=run_as,
+            creator_pid=caller_pid,
         )
         self._records[record.id] = record
         if caller is not None:
@@ -248,6 +254,8 @@ class Supervisor:
             fds=fds,
             record=None if self._journal is None else lineage(record),
             run_as=record.run_as,
+            parent_pid=record.creator_pid,
+            parent_name=_creator_name(record),
         )
         # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
         # leaves no child behind when it raises) or `running`, never stuck `starting` (a join
@@ -296,6 +304,9 @@ class Supervisor:
                 f"process {record.id}: the target could not be loaded in the child ({problem}); "
                 "it exited with code 1 and its traceback is on the child's stderr",
                 id=record.id,
+                # Python targets run on the daemon's interpreter: a caller on another version
+                # can say so, rather than leave its user with a SyntaxError from its module.
+                python=platform.python_version(),
             )
         return record
 
@@ -523,6 +534,18 @@ class Supervisor:
                     record.child.signal(signal.SIGKILL)
             await asyncio.wait(pending, timeout=10)
         self.persist(clean=True)
+
+
+def _creator_name(record: ProcessRecord) -> str | None:
+    """The creator's name as its child's `parent_process()` shows it: the supervised parent's, if
+    it called create itself; for a caller from outside (or a process of its own below the parent),
+    `MainProcess`, the name multiprocessing gives a program's first process."""
+    if record.creator_pid is None:
+        return None
+    parent = record.parent
+    if parent is not None and parent.pid == record.creator_pid:
+        return parent.name
+    return "MainProcess"
 
 
 def _check_target(target: Target, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ paths cannot drift apart: same load report, same exit codes, same tracebacks.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import json
 import os
@@ -86,7 +87,9 @@ def bootstrap(spec: dict[str, Any], status_fd: int, gate_fd: int | None = None) 
 
         me = multiprocessing.current_process()
         me.name = spec["name"]
-        me.authkey = spec["authkey"].encode("utf-8")
+        me.authkey = base64.b64decode(spec["authkey"])
+        if spec.get("parent") is not None:
+            set_parent_process(spec["parent"]["name"], spec["parent"]["pid"])
         run = load(spec)
     except BaseException as exc:
         traceback.print_exc()
@@ -106,8 +109,29 @@ def bootstrap(spec: dict[str, Any], status_fd: int, gate_fd: int | None = None) 
         traceback.print_exc()
         return 1
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        flush_std_streams()
+
+
+def flush_std_streams() -> None:
+    """Flush what the target left of sys.stdout and sys.stderr: it may have set them to None or
+    closed them, as multiprocessing.util._flush_std_streams allows."""
+    for name in ("stdout", "stderr"):
+        with contextlib.suppress(AttributeError, ValueError):
+            getattr(sys, name).flush()
+
+
+def set_parent_process(name: str, pid: int) -> None:
+    """What `multiprocessing.parent_process()` answers in the child (3.8+): its creator, with a
+    pidfd as the sentinel (readable once the creator has exited), so that its `is_alive()` and
+    `join()` work as they do for multiprocessing's children."""
+    from multiprocessing import process
+
+    try:
+        sentinel = os.pidfd_open(pid)
+    except OSError:  # gone already: a sentinel that is readable at once says so
+        sentinel, w = os.pipe2(os.O_CLOEXEC)
+        os.close(w)
+    process._parent_process = process._ParentProcess(name, pid, sentinel)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> int:

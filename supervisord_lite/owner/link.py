@@ -27,7 +27,13 @@ from typing import Any
 import orjson
 
 from supervisord_lite.core.model import Output, RunAs, SpawnRequest
-from supervisord_lite.core.persistence import run_as_from_dict, target_from_dict, target_to_dict
+from supervisord_lite.core.persistence import (
+    key_from_text,
+    key_to_text,
+    run_as_from_dict,
+    target_from_dict,
+    target_to_dict,
+)
 
 LINK_VERSION = 1
 SOCKET_NAME = "keeper.sock"
@@ -48,6 +54,8 @@ def request_to_dict(request: SpawnRequest) -> dict[str, Any]:
         value = getattr(request, name)
         if name == "target":
             value = target_to_dict(value)
+        elif name == "authkey":
+            value = key_to_text(value)
         elif isinstance(value, RunAs):
             value = {"uid": value.uid, "gid": value.gid, "groups": list(value.groups)}
         elif isinstance(value, enum.Enum):
@@ -60,6 +68,7 @@ def request_from_dict(data: dict[str, Any], fds: list[int]) -> SpawnRequest:
     values = dict(data)
     values["target"] = target_from_dict(data["target"])
     values["output"] = Output(data["output"])
+    values["authkey"] = key_from_text(data["authkey"])
     run_as = data.get("run_as")
     values["run_as"] = None if run_as is None else run_as_from_dict(run_as)
     values["fds"] = (fds[0], fds[1]) if len(fds) >= 2 else None

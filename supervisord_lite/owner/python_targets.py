@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.programs import PopenSpawner
 from supervisord_lite.owner.reaper import Reaper
+from supervisord_lite.owner.script_zygotes import ScriptZygotes
 from supervisord_lite.owner.spec import (
     STARTUP_ENV_PREFIXES,
     cannot_start,
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 class _Zygote:
     """The zygote process and the daemon's end of its SOCK_SEQPACKET socket."""
 
+    _process: PidfdChild | None  # None while a forked one's pid is not known
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -47,13 +51,9 @@ class _Zygote:
         spares: int,
         reaper: Reaper,
         on_exit: Callable[[_Zygote, int], None],
+        script: Mapping[str, object] | None = None,
     ) -> None:
-        self._loop = loop
-        self.ready = False
-        self.started = time.monotonic()
-        self._queue: deque[list[int]] = deque()
-        self._closed = False
-        self._on_exit = on_exit
+        self._init(loop, on_exit)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # A fresh interpreter with nothing but its socket: no listening socket, no client
@@ -65,6 +65,7 @@ class _Zygote:
                     "supervisord_lite.owner.zygote",
                     str(theirs.fileno()),
                     str(spares),
+                    *(() if script is None else ("--script=" + json.dumps(dict(script)),)),
                     *preload,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -81,10 +82,65 @@ class _Zygote:
         finally:
             theirs.close()
         self.pid = popen.pid
-        self._sock = ours
-        ours.setblocking(False)
         self._process = PidfdChild(popen.pid, self._exited, loop, popen=popen, reaper=reaper)
-        loop.add_reader(ours.fileno(), self._readable)
+        self._listen(ours)
+
+    def _init(
+        self, loop: asyncio.AbstractEventLoop, on_exit: Callable[[_Zygote, int], None]
+    ) -> None:
+        self._loop = loop
+        self.ready = False
+        self.was_ready = False  # stays True once it has been ready, closed or not
+        self.started = time.monotonic()
+        self.pid = 0  # 0 until known
+        self._process = None
+        self._queue: deque[tuple[bytes, list[int]]] = deque()
+        self._closed = False
+        self._on_exit = on_exit
+
+    def _listen(self, sock: socket.socket) -> None:
+        self._sock = sock
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    @classmethod
+    def forked(
+        cls,
+        parent: _Zygote,
+        *,
+        script: Mapping[str, object],
+        spares: int,
+        reaper: Reaper,
+        on_exit: Callable[[_Zygote, int], None],
+    ) -> _Zygote:
+        """A zygote made of one of `parent`'s spares (zygote.BECOME), which has imported
+        everything but the script already; its pid comes on a status pipe, as a child's does."""
+        self = cls.__new__(cls)
+        self._init(parent._loop, on_exit)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        self._listen(ours)
+        payload = b"Z" + json.dumps({**script, "spares": spares}).encode()
+        reaper.pending += 1  # until the pid is known, an exited child may be this one
+        parent.submit([theirs.detach(), status_w], payload)
+        task = self._loop.create_task(self._adopt(StatusReader(status_r, self._loop), reaper))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return self
+
+    async def _adopt(self, status: StatusReader, reaper: Reaper) -> None:
+        try:
+            line = await status.line()
+            if line is None or not line.isdigit():  # the parent died first: no such zygote
+                self.close()
+                self._on_exit(self, -signal.SIGKILL)
+                return
+            self.pid = int(line)
+            self._process = PidfdChild(self.pid, self._exited, self._loop, reaper=reaper)
+            if self._closed:  # stopped meanwhile
+                self._process.signal(signal.SIGKILL)
+        finally:
+            status.close()
+            reaper.resolved()
 
     def _readable(self) -> None:
         try:
@@ -94,24 +150,24 @@ class _Zygote:
         except OSError:
             data = b""
         if data == b"R":
-            self.ready = True
+            self.ready = self.was_ready = True
         elif not data:
             self.close()
 
-    def submit(self, fds: list[int]) -> None:
+    def submit(self, fds: list[int], message: bytes = b"S") -> None:
         """Send one request; the fds are this object's to close (after sending, or if it cannot)."""
         if self._closed:
             close_all(fds)  # the child's status pipe reaches EOF: the caller falls back
             return
-        self._queue.append(fds)
+        self._queue.append((message, fds))
         if len(self._queue) == 1:
             self._flush()
 
     def _flush(self) -> None:
         while self._queue:
-            fds = self._queue[0]
+            message, fds = self._queue[0]
             try:
-                socket.send_fds(self._sock, [b"S"], fds)
+                socket.send_fds(self._sock, [message], fds)
             except (BlockingIOError, InterruptedError):
                 self._loop.add_writer(self._sock.fileno(), self._writable)
                 return
@@ -138,11 +194,12 @@ class _Zygote:
         self._loop.remove_writer(self._sock.fileno())
         self._sock.close()
         while self._queue:
-            close_all(self._queue.popleft())
+            close_all(self._queue.popleft()[1])
 
     def kill(self) -> None:
         self.close()
-        self._process.signal(signal.SIGKILL)
+        if self._process is not None:  # else it is killed once its pid is known
+            self._process.signal(signal.SIGKILL)
 
 
 class ZygoteSpawner:
@@ -163,6 +220,7 @@ class ZygoteSpawner:
         self._python = python
         self._preload = tuple(preload)
         self.zygote: _Zygote | None = None
+        self.scripts = ScriptZygotes(self._start_script_zygote)
         self._restart_delay = 0.0
         self._restart: asyncio.TimerHandle | None = None
         self._closed = False
@@ -186,6 +244,25 @@ class ZygoteSpawner:
         except OSError as exc:
             log.error("cannot start the zygote: %s", exc)
             self._schedule_restart(0.0)
+
+    def _start_script_zygote(
+        self, script: dict[str, object], on_exit: Callable[[_Zygote, int], None]
+    ) -> _Zygote:
+        zygote = self.zygote
+        if zygote is not None and zygote.ready:  # a few ms of the script's own imports
+            return _Zygote.forked(
+                zygote, script=script, spares=self._spares, reaper=self.reaper, on_exit=on_exit
+            )
+        return _Zygote(  # a new interpreter, ~50 ms
+            self._loop,
+            python=self._python,
+            env=self._fresh.env,
+            preload=self._preload,
+            spares=self._spares,
+            reaper=self.reaper,
+            on_exit=on_exit,
+            script=script,
+        )
 
     def _zygote_exited(self, zygote: _Zygote, code: int) -> None:
         if self.zygote is zygote:
@@ -212,6 +289,7 @@ class ZygoteSpawner:
             self._restart.cancel()
         if self.zygote is not None:
             self.zygote.kill()
+        self.scripts.close()
         self._fresh.close()
         # The zygote's death raises a SIGCHLD, maybe after the event loop has closed its wakeup
         # fd: with the handler still there, Python would print "Exception ignored ... EBADF".
@@ -219,13 +297,9 @@ class ZygoteSpawner:
 
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
-        zygote = self.zygote
-        if (
-            zygote is None
-            or not zygote.ready
-            or request.run_as is not None  # the zygote's children are the daemon's user
-            or not zygote_can_run(request.target, self._fresh.env)
-        ):
+        # The zygote's children are the daemon's user: another user takes a fresh interpreter.
+        zygote = None if request.run_as is not None else self._zygote_for(request.target)
+        if zygote is None:
             return await self._fresh.spawn(request, on_exit)  # no await before the child exists
         # A request handed to the zygote runs to its end even if the caller gives up meanwhile
         # (a client that hangs up in the middle of a start): the child may exist by then, and it
@@ -233,6 +307,18 @@ class ZygoteSpawner:
         task = asyncio.ensure_future(self._spawn_python(zygote, request, on_exit))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
+
+    def _zygote_for(self, target: Target) -> _Zygote | None:
+        """The zygote to fork this target from: its script's own if it has one ready, else the
+        zygote; None for a fresh interpreter."""
+        if not zygote_can_run(target, self._fresh.env):
+            return None
+        if target.main_path is not None:
+            own = self.scripts.zygote_for(target)
+            if own is not None:
+                return own
+        zygote = self.zygote
+        return zygote if zygote is not None and zygote.ready else None
 
     async def _spawn_python(
         self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback

@@ -3,6 +3,7 @@ of a start that could not happen. Shared by every way of starting a child."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import os
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from supervisord_lite.core import errors
-from supervisord_lite.core.model import Output, RunAs, SpawnRequest
+from supervisord_lite.core.model import Output, RunAs, SpawnRequest, authkey_bytes
 
 # What systemd hands the daemon is the daemon's alone; a child that saw it could answer for us.
 PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
@@ -121,7 +122,10 @@ def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
     target = request.target
     spec = {
         "name": request.name,
-        "authkey": request.authkey,
+        "authkey": base64.b64encode(authkey_bytes(request.authkey)).decode("ascii"),
+        "parent": None
+        if request.parent_pid is None
+        else {"pid": request.parent_pid, "name": request.parent_name},
         "kind": target.kind.value,
         "ref": target.ref,
         "payload": target.payload,

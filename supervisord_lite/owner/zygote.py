@@ -1,16 +1,19 @@
 """The zygote: a pre-imported, single-threaded Python process that forks Python targets.
 
-`python -m supervisord_lite.owner.zygote SOCK_FD SPARES [MODULE ...]` imports the modules to preload, then
+`python -m supervisord_lite.owner.zygote SOCK_FD SPARES [--script=JSON] [MODULE ...]` imports the
+modules to preload (and, with `--script`, a caller's `__main__` script: see zygote_script), then
 keeps SPARES "spare" children ready: processes forked from it that wait on SOCK_FD (a SOCK_SEQPACKET
 socket whose other end is the daemon's) for a request, like Android's pre-forked app processes. The
 fork is thus done before the request comes. The zygote says "R" (ready) on SOCK_FD once it has its
 spares, and never reads from it: each request is taken by exactly one spare (a SEQPACKET message
 goes to one reader), which tells the zygote (by closing a pipe) so that it forks a replacement.
 
-A request is one message carrying exactly four file descriptors (SCM_RIGHTS): the spec (a memfd
+A request is one message `S` carrying these file descriptors (SCM_RIGHTS): the spec (a memfd
 holding the JSON the fresh-interpreter path reads too), the child's stdout, its stderr, and the
-write end of its status pipe. Nothing is sent back on the socket: the daemon learns everything from
-the child itself, on its status pipe.
+write end of its status pipe (and the gate's read end: five in all). Nothing is sent back on the
+socket: the daemon learns everything from the child itself, on its status pipe. The other message,
+`Z` followed by a script's JSON with two fds (a new SOCK_SEQPACKET socket and a status pipe), turns
+the spare that takes it into that script's own zygote (see zygote_script), serving on the new socket.
 
 Each spare is made with a double fork: an intermediate process forks it and exits at once, and the
 zygote reaps the intermediate. The spare is thereby re-parented to the daemon, which is a child
@@ -50,6 +53,7 @@ with open("/proc/self/comm", "rb") as _f:
     _COMM = _f.read().strip()
 
 REQUEST = b"S"
+BECOME = b"Z"  # + JSON {"main_path", "sys_path", "cwd", "spares"}, with 2 fds: socket, status
 READY = b"R"
 N_FDS = 5  # spec, stdout, stderr, status, gate
 RETRY_MS = 200  # after a failed fork only; otherwise the zygote sleeps until something happens
@@ -63,6 +67,8 @@ class _Drift:
     handlers: ClassVar[list[tuple[int, Any]]] = []
     sigmask: ClassVar[bool] = False
     env: ClassVar[bool] = False
+    # fds a `--script` import opened (a log file, say): the children keep them, as a fork does
+    kept_fds: ClassVar[tuple[int, ...]] = ()
 
 
 def _set_comm(name: bytes) -> None:
@@ -75,7 +81,9 @@ def main(argv: list[str]) -> int:
     _set_comm(b"sl-zygote")
     sock = socket.socket(fileno=int(argv[1]))
     spares = max(1, int(argv[2]))
-    for name in argv[3:]:
+    names = argv[3:]
+    script = names.pop(0).partition("=")[2] if names and names[0].startswith("--script=") else None
+    for name in names:
         try:
             __import__(name)
         except BaseException:
@@ -83,10 +91,10 @@ def main(argv: list[str]) -> int:
                 f"supervisord-lite zygote: cannot preload {name!r}; going on without it\n"
             )
             traceback.print_exc()
-    import json  # noqa: F401  (what every child needs, imported once here)
+    import json  # what every child needs, imported once here
     import multiprocessing  # noqa: F401
 
-    from supervisord_lite.owner import child  # noqa: F401
+    from supervisord_lite.owner import child  # its bootstrap, for every child
 
     if len(os.listdir("/proc/self/task")) > 1:
         sys.stderr.write(
@@ -95,6 +103,12 @@ def main(argv: list[str]) -> int:
     _Drift.handlers = [(s, h) for s, h in _FRESH_HANDLERS.items() if signal.getsignal(s) is not h]
     _Drift.sigmask = bool(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
     _Drift.env = dict(os.environ) != _FRESH_ENV
+    if script is not None:
+        # After the drift is taken: what the script itself changes (a signal handler, say) is
+        # what a fresh child that ran it would have, and the children keep it.
+        from supervisord_lite.owner.zygote_script import import_main
+
+        _Drift.kept_fds = import_main(json.loads(script), child.__file__)
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()  # the children's garbage collector never touches (and so never copies) these pages
@@ -175,18 +189,21 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
             signal.signal(sig, handler)
         if _Drift.sigmask:
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
-        _close_fds_except(sock.fileno(), taken_w)
+        _close_fds_except(sock.fileno(), taken_w, *_Drift.kept_fds)
         _set_comm(b"sl-spare")
         _warm_up()
         while True:
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(sock, 16, N_FDS + 4)
+                msg, fds, _flags, _addr = socket.recv_fds(sock, 65536, N_FDS + 4)
             except ConnectionResetError:
                 msg, fds = b"", []  # the daemon went away: same as a clean close
             if not msg:
                 os._exit(0)  # the daemon closed this zygote's socket: nothing more will come
             if msg == REQUEST and len(fds) == N_FDS:
                 break
+            if msg.startswith(BECOME) and len(fds) == 2:
+                os.close(taken_w)
+                _become_script_zygote(sock, fds[0], fds[1], msg[len(BECOME) :])
             for fd in fds:
                 os.close(fd)
         os.close(taken_w)  # the zygote forks a replacement now
@@ -195,11 +212,39 @@ def _spare(sock: socket.socket, taken_w: int) -> NoReturn:
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         sock.detach()
-        _close_fds_except(spec_fd, status_fd, gate_fd)
+        _close_fds_except(spec_fd, status_fd, gate_fd, *_Drift.kept_fds)
         code = _run(spec_fd, status_fd, gate_fd)
     except BaseException:
         traceback.print_exc()
     _finish(code)
+
+
+def _become_script_zygote(
+    old: socket.socket, sock_fd: int, status_fd: int, script: bytes
+) -> NoReturn:
+    """Turn this spare into the zygote of a caller's script (zygote_script), serving on `sock_fd`:
+    forked, it has everything a fresh zygote would import already, so only the script's own
+    imports are paid (a few ms, against ~50 ms for a new interpreter). Its pid goes first on
+    `status_fd`, as a child's does; the daemon watches it like the zygote."""
+    import json
+
+    from supervisord_lite.owner import child
+    from supervisord_lite.owner.zygote_script import import_main
+
+    code = 1
+    try:
+        os.write(status_fd, b"%d\n" % os.getpid())
+        os.close(status_fd)
+        os.close(old.detach())  # the zygote's socket: its requests are not for this one
+        _set_comm(b"sl-zygote")
+        spec = json.loads(script)
+        _Drift.kept_fds = import_main(spec, child.__file__)
+        gc.freeze()
+        serve(socket.socket(fileno=sock_fd), max(1, int(spec.get("spares", 2))))
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    os._exit(code)
 
 
 def _warm_up() -> None:
@@ -219,8 +264,8 @@ def _warm_up() -> None:
 
 _WARM_VAR = "SUPERVISORD_LITE_WARM_UP"
 _WARM_SPEC = (
-    b'{"name":"Process-1","authkey":"00","kind":"callable","ref":"m:f","payload":null,'
-    b'"main_path":null,"sys_path":[],"args":[],"kwargs":{},"env":{"A":"1"},"cwd":null}'
+    b'{"name":"Process-1","authkey":"AA==","parent":null,"kind":"callable","ref":"m:f",'
+    b'"payload":null,"main_path":null,"sys_path":[],"args":[],"kwargs":{},"env":{"A":"1"},"cwd":null}'
 )
 
 

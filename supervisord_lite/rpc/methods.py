@@ -6,6 +6,8 @@ exceptions or RpcError and mapped at the edge (dispatch.py).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import signal
 from collections.abc import Callable
@@ -23,7 +25,16 @@ from supervisord_lite.core.access import (
     new_challenge,
     verify,
 )
-from supervisord_lite.core.model import Output, ProcessRecord, RunAs, State, Target, TargetKind
+from supervisord_lite.core.model import (
+    Output,
+    ProcessRecord,
+    RunAs,
+    State,
+    Target,
+    TargetKind,
+    authkey_bytes,
+    authkey_from_bytes,
+)
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
@@ -173,6 +184,8 @@ class Api:
             group=p.group,
             owner_uid=ctx.peer.uid,
             run_as=self.run_as(ctx, p.target),
+            authkey=None if p.authkey is None else _key_from_base64(p.authkey, "authkey"),
+            caller_pid=ctx.peer.pid,
         )
         return info(record)
 
@@ -203,12 +216,26 @@ class Api:
         self.mine(ctx, p.id)
         self.sv.set_name(p.id, p.name)
 
-    def get_authkey(self, ctx: CallContext, p: m.IdParams) -> str:
-        return check_read_key(self.principal(ctx), self.sv.get(p.id)).authkey
+    def get_authkey(self, ctx: CallContext, p: m.GetAuthKeyParams) -> str:
+        raw = authkey_bytes(check_read_key(self.principal(ctx), self.sv.get(p.id)).authkey)
+        if p.encoding == "base64":
+            return base64.b64encode(raw).decode("ascii")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RpcError(
+                E.INVALID_PARAMS,
+                f"the authkey of process {p.id} is bytes that are not UTF-8 text: ask for it "
+                'with "encoding": "base64"',
+                {"id": p.id},
+            ) from None
 
     def set_authkey(self, ctx: CallContext, p: m.SetAuthKeyParams) -> None:
         self.mine(ctx, p.id)
-        self.sv.set_authkey(p.id, p.value)
+        value = p.value
+        if value is not None and p.encoding == "base64":
+            value = _key_from_base64(value, "value")
+        self.sv.set_authkey(p.id, value)
 
     def info(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.mine(ctx, p.id))
@@ -264,6 +291,25 @@ class Api:
         return self._discover()
 
 
+def _key_from_base64(text: str, param: str) -> str:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RpcError(
+            E.INVALID_PARAMS,
+            f"{param} must be standard base64 with its padding (the key's bytes), e.g. "
+            '"c2VjcmV0" for b"secret"',
+            {"errors": [{"loc": [param], "msg": "not base64", "type": "base64"}]},
+        ) from None
+    if len(raw) > m.AUTHKEY_MAX_BYTES:
+        raise RpcError(
+            E.INVALID_PARAMS,
+            f"{param} is {len(raw)} bytes; an authkey is at most {m.AUTHKEY_MAX_BYTES}",
+            {"errors": [{"loc": [param], "msg": "too long", "type": "too_long"}]},
+        )
+    return authkey_from_bytes(raw)
+
+
 # Handlers that never wait are plain functions: no coroutine to make and drive on the hot path.
 Handler = Callable[[Api, CallContext, Any], Any]
 
@@ -294,10 +340,12 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.getName", Api.get_name, m.IdParams, str, "The process's name.", _ID),
     MethodSpec("process.setName", Api.set_name, m.SetNameParams, None,
                "Set the name the daemon reports (the running child's own view is unchanged).", _ID),
-    MethodSpec("process.getAuthKey", Api.get_authkey, m.IdParams, str,
-               "The process's authentication key (hex).", _ID),
+    MethodSpec("process.getAuthKey", Api.get_authkey, m.GetAuthKeyParams, str,
+               "The process's authentication key (hex unless set otherwise), as text or base64.",
+               _ID),
     MethodSpec("process.setAuthKey", Api.set_authkey, m.SetAuthKeyParams, None,
-               "Set the authentication key; null draws a new random one.", _ID),
+               "Set the authentication key (text, or base64 of bytes); null draws a new random one.",
+               _ID),
     MethodSpec("process.info", Api.info, m.IdParams, m.ProcessInfo, "The process's info.", _ID),
     MethodSpec("process.list", Api.list, m.ListParams, list[m.ProcessInfo],
                "Processes by id: every one, or a page (after, limit) filtered by state and parent."),

@@ -164,12 +164,34 @@ Target = Annotated[
 ]
 
 
+# An authkey as bytes travels as standard base64 (with padding), as JSON carries bytes elsewhere
+# (Go's encoding/json, Node's Buffer.toString("base64")); 1024 bytes at most.
+AUTHKEY_MAX_BYTES = 1024
+Base64Key = Annotated[
+    str,
+    Field(
+        max_length=(AUTHKEY_MAX_BYTES + 2) // 3 * 4,
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="Base64 (standard alphabet, padded) of the key's bytes, at most 1024 bytes",
+    ),
+]
+AuthKeyEncoding = Annotated[
+    Literal["text", "base64"],
+    Field(description='"text": the key as a string (its UTF-8); "base64": its bytes in base64'),
+]
+
+
 class CreateParams(Params):
     target: Target | None = None
     args: Annotated[list[Any], AfterValidator(_bounded)] = _empty_list()
     kwargs: Annotated[dict[str, Any], AfterValidator(_bounded)] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
+    authkey: Base64Key | None = Field(
+        None,
+        description="The creator's own key (base64 of its bytes), which the process gets instead "
+        "of the one it would inherit (its parent's, or the daemon's)",
+    )
 
 
 class IdParams(Params):
@@ -191,6 +213,11 @@ class JoinParams(Params):
     )
 
 
+class GetAuthKeyParams(Params):
+    id: ProcessId
+    encoding: AuthKeyEncoding = "text"
+
+
 class SetNameParams(Params):
     id: ProcessId
     name: str
@@ -199,6 +226,7 @@ class SetNameParams(Params):
 class SetAuthKeyParams(Params):
     id: ProcessId
     value: str | None = Field(description="The new key, or null for a new random one")
+    encoding: AuthKeyEncoding = "text"
 
 
 class NoParams(Params):

@@ -15,6 +15,11 @@ export interface ProcessOptions {
   kwargs?: Record<string, unknown>;
   /** Null or absent for the default `Process-N1:...:Nk`. */
   name?: string | null;
+  /**
+   * The process's authkey instead of the one it would inherit (its parent's, or the daemon's):
+   * bytes, or a string (its UTF-8). In a Python child it is `current_process().authkey`.
+   */
+  authkey?: Uint8Array | string;
 }
 
 export interface StartOptions {
@@ -38,6 +43,7 @@ export class Process {
       args: options.args ?? [],
       kwargs: options.kwargs ?? {},
       name: options.name ?? null,
+      ...(options.authkey === undefined ? {} : { authkey: toBase64(options.authkey) }),
     };
     this.init(
       client,
@@ -169,6 +175,17 @@ export class Process {
     await this.request("process.setAuthKey", { value });
   }
 
+  /** Set the authkey to these bytes (which need not be text). */
+  async setAuthKeyBytes(value: Uint8Array): Promise<void> {
+    await this.request("process.setAuthKey", { value: toBase64(value), encoding: "base64" });
+  }
+
+  /** The authkey's bytes (a key given as bytes need not be text, so `getAuthKey()` may refuse it). */
+  async getAuthKeyBytes(): Promise<Buffer> {
+    const text = (await this.request("process.getAuthKey", { encoding: "base64" })) as string;
+    return Buffer.from(text, "base64");
+  }
+
   /** SIGTERM (nothing if it already ended). */
   terminate(): Promise<ProcessInfo> {
     return this.requestInfo("process.terminate");
@@ -185,4 +202,9 @@ export class Process {
     const status = info.state === "exited" ? `exitcode=${info.exitcode}` : info.state;
     return `<Process ${info.id} ${JSON.stringify(info.name)} ${status}>`;
   }
+}
+
+/** A key as `process.create` takes it: standard base64 of its bytes. */
+function toBase64(key: Uint8Array | string): string {
+  return (typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key)).toString("base64");
 }

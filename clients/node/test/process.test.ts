@@ -298,6 +298,27 @@ describe("authkeys", () => {
     assert.equal(await client.process().getAuthKey(), keyA);
   });
 
+  test("create takes the creator's own authkey, as bytes or text; a Python child gets those bytes", TEST_TIMEOUT, async () => {
+    const key = Buffer.from([0, 0xff, 0x80, 0x41, 0x0a]); // not UTF-8 text
+    const out = path.join(privateDir(), "key");
+    const code =
+      "import multiprocessing; " +
+      `open(${JSON.stringify(out)}, 'w').write(bytes(multiprocessing.current_process().authkey).hex())`;
+    const p = client.process({ target: callable("builtins:exec"), args: [code], authkey: key });
+    assert.deepEqual(await p.getAuthKeyBytes(), key);
+    await assert.rejects(p.getAuthKey(), InvalidParamsError, "bytes that are not text");
+    await p.start({ output: "null" });
+    assert.equal((await p.join()).exitcode, 0, daemon.stderr());
+    assert.equal(fs.readFileSync(out, "utf8"), key.toString("hex"));
+
+    const text = client.process({ authkey: "node-key" });
+    assert.equal(await text.getAuthKey(), "node-key");
+    await text.setAuthKeyBytes(Buffer.from([1, 2, 0xfe]));
+    assert.deepEqual(await text.getAuthKeyBytes(), Buffer.from([1, 2, 0xfe]));
+    const daemonKey = await client.process().getAuthKey();
+    assert.ok(isHex(daemonKey), "without it, the daemon's key as before");
+  });
+
   test("a process created by a supervised program inherits its parent's authkey and is named Process-k:1", TEST_TIMEOUT, async () => {
     const parent = client.process({
       target: { argv: [process.execPath, path.join(FIXTURES_DIR, "create-child.js")] },

@@ -15,7 +15,7 @@
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
-    ├── BootstrapError (also a RuntimeError)         a Process made while the child re-runs the script
+    ├── BootstrapError (also a RuntimeError)         no longer raised (see below)
     └── TargetNotPicklable (also a TypeError)        a Python target (or its arguments) cannot be pickled
 
 `RemoteError` subclasses are chosen by code, so `except AlreadyStarted` works whatever the message;
@@ -65,9 +65,9 @@ class ProcessNotInitialized(SupervisordLiteError, RuntimeError):
 
 
 class BootstrapError(SupervisordLiteError, RuntimeError):
-    """A Process was made while a child was running the caller's script as `__mp_main__` (the
-    script lacks its `if __name__ == '__main__':` guard); without this, every child would start
-    another child, for ever."""
+    """Kept for code that names it; no longer raised. A Process made while a child runs the
+    caller's script as `__mp_main__` (the script lacks its `if __name__ == '__main__':` guard)
+    raises a plain RuntimeError, as multiprocessing does, so the traceback reads as theirs."""
 
 
 class TargetNotPicklable(SupervisordLiteError, TypeError):

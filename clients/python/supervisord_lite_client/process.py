@@ -11,12 +11,15 @@ When the daemon-side process is created
     attributes after calling `Process.__init__()`.
 
 Authentication keys
-    The daemon keeps keys as strings (it draws lowercase hex). `getAuthKey()` returns that string,
-    as `processing` does; the `authkey` property returns it UTF-8 encoded, which is exactly the
-    `multiprocessing.current_process().authkey` the daemon gives the child, so
-    `multiprocessing.connection.Client(address, authkey=p.authkey)` authenticates with a Listener
-    in the child. `setAuthKey()` takes a string or None (a new random key); the `authkey` setter
-    also takes bytes, which must be UTF-8 text.
+    A Process inherits the key of the process that creates it, as the seed says: here that is the
+    caller's own `multiprocessing.current_process().authkey` (sent with `process.create`), so a
+    `multiprocessing` Listener or Manager of the caller authenticates its children with its own
+    key, as it does with `multiprocessing`. The `authkey` property is the key's bytes, exactly
+    the child's `current_process().authkey`. `getAuthKey()` returns the key as a string, as
+    `processing` does (keys the daemon draws, and strings given to `setAuthKey()`, are text; a
+    key of random bytes is not, and `getAuthKey()` then raises InvalidParams: use `authkey`).
+    `setAuthKey()` takes a string or None (a new random key); the `authkey` setter also takes
+    bytes.
 
 Inside the child
     `multiprocessing.current_process()` is the child (name and authkey set by the daemon). A
@@ -32,19 +35,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from supervisord_lite_client.calls import (
+    check_not_bootstrapping,
+    create_params,
+    decode_key,
+    encode_key,
+    mp_current,
+    on_another_python,
+    output_fds,
+    with_creator,
+)
 from supervisord_lite_client.client import Client, default_client
 from supervisord_lite_client.errors import (
-    BootstrapError,
     GroupNotNull,
     NoSuchProcess,
     ProcessNotInitialized,
     SupervisordLiteError,
+    TargetFailed,
 )
 from supervisord_lite_client.paths import ENV_PROCESS_ID
 from supervisord_lite_client.protocol import ENDED, ProcessInfo, expect_string, parse_process_info
@@ -53,11 +65,7 @@ from supervisord_lite_client.targets import (
     normalize,
     pickle_target,
     run_here,
-    wire_target,
 )
-
-if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
 
 Output = Literal["passed", "daemon", "null"]
 
@@ -146,18 +154,29 @@ class Process:
         descriptors, so the child writes where the caller does; when `sys.stdout`/`sys.stderr`
         have no file descriptor (replaced by an in-memory stream) fds 1 and 2 are sent instead, and
         if those are closed too the output goes to the daemon (`"daemon"`). `"null"` discards it.
+
+        "passed" suits a script, as with `multiprocessing`, but it ties the child to the caller's
+        terminal or pipe: a service started by a launcher piped into `head` dies of SIGPIPE when
+        `head` exits. Start services with `output="null"` (or `"daemon"`); see the README.
+
+        Once started, the Process drops its target, args and kwargs (they were sent at creation),
+        as multiprocessing does: the caller's objects are not kept alive by it.
         """
         self._check()
         process_id = self._ensure_created()
         fds: tuple[int, int] | None = None
         if output == "passed":
-            fds = _output_fds()
+            fds = output_fds()
             if fds is None:
                 output = "daemon"
-        result = self._client().call(
-            "process.start", {"id": process_id, "output": output}, fds=fds or ()
-        )
+        try:
+            result = self._client().call(
+                "process.start", {"id": process_id, "output": output}, fds=fds or ()
+            )
+        except TargetFailed as exc:
+            raise on_another_python(exc) from None
         self._info = parse_process_info(result)
+        self._target, self._args, self._kwargs = None, (), {}
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the process ends, or `timeout` seconds (then check `exitcode`/`is_alive()`).
@@ -176,7 +195,7 @@ class Process:
         """The process's name (as the daemon reports it; in the child, its own view)."""
         self._check()
         if self._child_self:
-            return _mp_current().name
+            return mp_current().name
         result = self._client().call("process.getName", {"id": self._ensure_created()})
         return expect_string(result, "name")
 
@@ -186,15 +205,21 @@ class Process:
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, not {type(name).__name__}")
         if self._child_self:
-            _mp_current().name = name
+            mp_current().name = name
             return
         self._client().call("process.setName", {"id": self._ensure_created(), "name": name})
 
     def getAuthKey(self) -> str:
-        """The authentication key, a string (hex unless set otherwise)."""
+        """The authentication key, a string (hex unless set otherwise); a key of bytes that are
+        not UTF-8 text (the caller's random multiprocessing key) is only had as `authkey`."""
         self._check()
         if self._child_self:
-            return bytes(_mp_current().authkey).decode("utf-8")
+            try:
+                return bytes(mp_current().authkey).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(
+                    "this process's authkey is bytes that are not text: use its authkey property"
+                ) from None
         result = self._client().call("process.getAuthKey", {"id": self._ensure_created()})
         return expect_string(result, "authkey")
 
@@ -205,7 +230,7 @@ class Process:
             raise TypeError(f"an authkey is a string or None, not {type(value).__name__}")
         if self._child_self:
             key = os.urandom(32).hex() if value is None else value
-            _mp_current().authkey = key.encode("utf-8")
+            mp_current().authkey = key.encode("utf-8")
             return
         self._client().call("process.setAuthKey", {"id": self._ensure_created(), "value": value})
 
@@ -221,20 +246,26 @@ class Process:
 
     @property
     def authkey(self) -> bytes:
-        """The authkey as bytes (`getAuthKey().encode()`), as `multiprocessing` has it."""
-        return self.getAuthKey().encode("utf-8")
+        """The authkey's bytes, as `multiprocessing` has it (a string key's UTF-8)."""
+        self._check()
+        if self._child_self:
+            return bytes(mp_current().authkey)
+        result = self._client().call(
+            "process.getAuthKey", {"id": self._ensure_created(), "encoding": "base64"}
+        )
+        return decode_key(expect_string(result, "authkey"))
 
     @authkey.setter
     def authkey(self, value: bytes | str) -> None:
-        if isinstance(value, bytes | bytearray):
-            try:
-                value = bytes(value).decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError(
-                    "the daemon keeps authkeys as strings: use bytes that are UTF-8 text "
-                    "(os.urandom(32).hex().encode(), say), or setAuthKey(None) for a random key"
-                ) from None
-        self.setAuthKey(value)
+        if not isinstance(value, bytes | bytearray):
+            self.setAuthKey(value)
+            return
+        self._check()
+        if self._child_self:
+            mp_current().authkey = bytes(value)
+            return
+        params = {"id": self._ensure_created(), "value": encode_key(value), "encoding": "base64"}
+        self._client().call("process.setAuthKey", params)
 
     @property
     def pid(self) -> int | None:
@@ -365,17 +396,17 @@ class Process:
                 raise SupervisordLiteError(
                     f"this process cannot find its own daemon id: ${ENV_PROCESS_ID} is not set"
                 )
-            _check_not_bootstrapping()
             if type(self).run is Process.run:
-                target, args, kwargs = wire_target(self._target, self._args, self._kwargs)
+                params = create_params(self._target, self._args, self._kwargs, self._name_arg)
             else:
+                check_not_bootstrapping()
                 self._as_payload = True
                 try:
                     what = f"the {type(self).__name__} object (its run() runs in the child)"
-                    target, args, kwargs = pickle_target(self.run, what), [], {}
+                    target = pickle_target(self.run, what)
                 finally:
                     self._as_payload = False
-            params = {"target": target, "args": args, "kwargs": kwargs, "name": self._name_arg}
+                params = with_creator({"target": target, "name": self._name_arg})
             info = parse_process_info(self._client().call("process.create", params))
             self._id, self._info = info.id, info
             return info.id
@@ -384,54 +415,3 @@ class Process:
         self._check()
         result = self._client().call(method, {"id": self._ensure_created()})
         self._info = parse_process_info(result)
-
-
-def _mp_current() -> BaseProcess:
-    """`multiprocessing.current_process()` (imported on use: most callers never need it)."""
-    import multiprocessing
-
-    return multiprocessing.current_process()
-
-
-def _check_not_bootstrapping() -> None:
-    """BootstrapError while a child runs the caller's script as `__mp_main__` (as multiprocessing
-    refuses to start a process before the child's "bootstrapping phase" is over)."""
-    mp_main = sys.modules.get("__mp_main__")
-    if mp_main is not None and sys.modules.get("__main__") is not mp_main:
-        raise BootstrapError(
-            "a Process was created while this child was running the parent's script as "
-            "__mp_main__ to find the target's functions: protect the script's main code with "
-            "`if __name__ == '__main__':` (as multiprocessing requires)"
-        )
-
-
-def _output_fds() -> tuple[int, int] | None:
-    """The caller's stdout and stderr fds (buffers flushed first), falling back to fds 1 and 2;
-    None when there are none to send."""
-    fds: list[int] = []
-    for stream, original, fallback in (
-        (sys.stdout, sys.__stdout__, 1),
-        (sys.stderr, sys.__stderr__, 2),
-    ):
-        for s in (stream, original):
-            if s is not None:
-                with contextlib.suppress(Exception):
-                    s.flush()
-        fd: int | None = None
-        if stream is not None:
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                fd = stream.fileno()
-        if fd is None or not _is_open(fd):
-            if not _is_open(fallback):
-                return None
-            fd = fallback
-        fds.append(fd)
-    return fds[0], fds[1]
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True

@@ -112,6 +112,7 @@ class Reference:
 
 
 TargetSpec = Callable[..., object] | str | Reference | Command | Sequence[str] | None
+Normalized = Callable[..., object] | Reference | Command | None  # what normalize() returns
 
 
 def normalize(target: object) -> Callable[..., object] | Reference | Command | None:

@@ -21,9 +21,11 @@ def _short_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="slc-"))
 
 
-def _daemon_in_a_short_dir() -> Iterator[Daemon]:
+def daemon_in_a_short_dir(*extra: str) -> Iterator[Daemon]:
+    """A daemon (started with the `serve` options `extra`) in a new short directory; stopped and
+    removed when the generator ends."""
     directory = _short_dir()
-    d = Daemon(directory)
+    d = Daemon(directory, *extra)
     yield d
     d.stop()
     shutil.rmtree(directory, ignore_errors=True)
@@ -31,13 +33,13 @@ def _daemon_in_a_short_dir() -> Iterator[Daemon]:
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[Daemon]:
-    yield from _daemon_in_a_short_dir()
+    yield from daemon_in_a_short_dir()
 
 
 @pytest.fixture
 def own_daemon() -> Iterator[Daemon]:
     """A daemon of this test's own (for tests that stop it)."""
-    yield from _daemon_in_a_short_dir()
+    yield from daemon_in_a_short_dir()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from supervisord_lite_client import Client
 
 
 class Daemon:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         self.directory = directory
         self.socket_path = directory / "s.sock"
         self.log_path = directory / "daemon.log"
@@ -31,6 +31,7 @@ class Daemon:
                     str(self.socket_path),
                     "--state-dir",
                     str(directory / "state"),
+                    *extra,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -65,7 +65,7 @@ def report_identity(path: str) -> None:
         path,
         {
             "name": me.name,
-            "authkey": bytes(me.authkey).decode(),
+            "authkey": bytes(me.authkey).decode("utf-8", "surrogateescape"),
             "pid": os.getpid(),
             "process_id": current_process_id(),
             "socket": os.environ.get("SUPERVISORD_LITE_SOCKET"),
@@ -85,6 +85,15 @@ def block_on_fifo(fifo: str) -> None:
         f.read()
 
 
+def key_text(key: bytes) -> str:
+    """A key as the tests compare it: its text when it is text (as `processing`'s keys are), else
+    its hex (a key inherited from a Python caller is that caller's random bytes)."""
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return key.hex()
+
+
 def spawn_grandchildren(path: str) -> None:
     """A supervised child that uses the client itself: creates two processes, runs them."""
     kids = [Process(target=report_identity, args=[f"{path}.{i}"]) for i in (1, 2)]
@@ -97,12 +106,12 @@ def spawn_grandchildren(path: str) -> None:
         {
             "me": current_process_id(),
             "my_name": multiprocessing.current_process().name,
-            "my_authkey": bytes(multiprocessing.current_process().authkey).decode(),
+            "my_authkey": key_text(bytes(multiprocessing.current_process().authkey)),
             "kids": [
                 {
                     "id": k.id,
                     "name": k.getName(),
-                    "authkey": k.getAuthKey(),
+                    "authkey": key_text(k.authkey),
                     "parent": k.info().parent,
                     "exitcode": k.exitcode,
                 }
@@ -161,8 +170,8 @@ class Greeter(Process):
                 "self_name": self.name,
                 "self_getName": self.getName(),
                 "mp_name": me.name,
-                "self_authkey": self.getAuthKey(),
-                "mp_authkey": bytes(me.authkey).decode(),
+                "self_authkey": self.authkey.hex(),
+                "mp_authkey": bytes(me.authkey).hex(),
                 "self_pid": self.pid,
                 "pid": os.getpid(),
                 "alive": self.is_alive(),
@@ -191,3 +200,53 @@ class SuperRunner(Process):
 class NoInit(Process):
     def __init__(self) -> None:  # does not call Process.__init__
         self.x = 1
+
+
+# -- targets of the tests ported from CPython's multiprocessing tests (test_client_fidelity.py) -----
+
+
+def report_key_and_connect(path: str, address: str) -> None:
+    """Report this process's authkey, then talk to the caller's Listener with it (the default
+    authkey of multiprocessing.connection.Client is current_process().authkey)."""
+    write_json(path, {"authkey": bytes(multiprocessing.current_process().authkey).hex()})
+    with multiprocessing.connection.Client(address, family="AF_UNIX") as conn:
+        conn.send("hello from the child")
+
+
+def report_parent(path: str) -> None:
+    parent = multiprocessing.parent_process()
+    write_json(path, None if parent is None else [parent.pid, parent.name])
+
+
+def create_grandchild_then_block(path: str, fifo: str) -> None:
+    """CPython's _test_create_grandchild_process: start a child that watches this process, then
+    wait (on a FIFO the test never writes: it terminates this process instead)."""
+    p = Process(target=report_parent_status, args=[path])
+    p.start()
+    write_json(path + ".me", [os.getpid(), multiprocessing.current_process().name])
+    with open(fifo) as f:
+        f.read()
+
+
+def report_parent_status(path: str) -> None:
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+    write_json(path + ".1", [parent.pid, parent.name, parent.is_alive()])
+    parent.join(timeout=60)
+    write_json(path + ".2", parent.is_alive())
+
+
+class DummyCallable:
+    """CPython's test_lose_target_ref: a callable that is its own argument."""
+
+    def __call__(self, path: str, c: DummyCallable) -> None:
+        assert isinstance(c, DummyCallable)
+        write_text(path, "5")
+
+
+def set_stream(name: str, how: str) -> None:
+    """Leave sys.stdout or sys.stderr None, or closed, as the target ends."""
+    if how == "none":
+        setattr(sys, name, None)
+    else:
+        getattr(sys, name).close()

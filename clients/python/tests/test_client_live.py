@@ -26,6 +26,7 @@ from supervisord_lite_client import (
     Command,
     ConnectionLost,
     DaemonUnavailable,
+    InvalidParams,
     NoSuchProcess,
     NotStarted,
     Process,
@@ -140,7 +141,9 @@ except TargetFailed as e:
     done = run_script(daemon, tmp_path, source)
     assert done.returncode == 0, done.stderr
     assert "refused 1007" in done.stdout
-    assert "BootstrapError" in done.stderr and "__name__ == '__main__'" in done.stderr
+    assert "__name__ == '__main__'" in done.stderr
+    # As multiprocessing: the child's traceback ends in a RuntimeError.
+    assert re.search(r"^RuntimeError: An attempt has been made", done.stderr, re.M), done.stderr
     assert (tmp_path / "runs").read_text() == "xx"  # the script, then the child's one re-run
 
 
@@ -226,7 +229,7 @@ def test_a_subclass_runs_its_own_run_in_the_child(client: Client, tmp_path: Path
     seen = read_json(out)
     assert seen["who"] == "Ann"  # set after Process.__init__: created at start()
     assert seen["self_name"] == seen["self_getName"] == seen["mp_name"] == g.name
-    assert seen["self_authkey"] == seen["mp_authkey"] == g.getAuthKey()
+    assert seen["self_authkey"] == seen["mp_authkey"] == g.authkey.hex()
     assert seen["self_pid"] == seen["pid"] == g.pid
     assert seen["alive"] is True
     assert seen["id"] == seen["process_id"] == g.id
@@ -267,15 +270,19 @@ def test_default_names_and_inherited_keys(client: Client) -> None:
     assert b.name == f"Process-{b.name.split('-')[1]}" and int(b.name.split("-")[1]) > int(
         a.name.split("-")[1]
     )
-    key = a.getAuthKey()
-    assert len(key) >= 32 and all(c in "0123456789abcdef" for c in key)
-    assert b.getAuthKey() == key  # both inherit the daemon's
-    a.setAuthKey(None)
-    assert a.getAuthKey() != key
+    key = a.authkey
+    assert key == bytes(multiprocessing.current_process().authkey)  # both inherit the caller's
+    assert b.authkey == key
+    a.setAuthKey(None)  # a new random key, drawn by the daemon: hex text
+    new = a.getAuthKey()
+    assert a.authkey == new.encode() != key
+    assert len(new) >= 32 and all(c in "0123456789abcdef" for c in new)
     a.authkey = b"cafe"
     assert a.getAuthKey() == "cafe"
-    with pytest.raises(ValueError, match="UTF-8"):
-        a.authkey = b"\xff\xfe"
+    a.authkey = b"\xff\xfe"  # any bytes, as in multiprocessing
+    assert a.authkey == b"\xff\xfe"
+    with pytest.raises(InvalidParams, match="base64"):
+        a.getAuthKey()  # not text: only the bytes can be had
     c = Process(name=a.name, client=client)
     assert c.name == a.name  # names are not unique
 
