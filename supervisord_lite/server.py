@@ -7,15 +7,17 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from supervisord_lite import systemd
 from supervisord_lite.core.supervisor import Supervisor
-from supervisord_lite.owner import make_spawner, seal_inherited_fds
+from supervisord_lite.owner import make_spawner, seal_inherited_fds, tree
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
-from supervisord_lite.rpc.methods import Api
+from supervisord_lite.rpc.methods import Api, info
+from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
@@ -31,6 +33,7 @@ class Options:
     max_message: int = DEFAULT_LIMIT
     zygote: bool = True
     preload: tuple[str, ...] = ()
+    log_dir: Path | None = None  # output "log" (None: a private temporary directory)
 
 
 def _discover() -> object:
@@ -74,17 +77,32 @@ async def serve(options: Options) -> int:
     def changed() -> None:
         notifier.status(f"{supervisor.running} running")
 
+    temp_logs: tempfile.TemporaryDirectory[str] | None = None
+    if options.log_dir is None:
+        temp_logs = tempfile.TemporaryDirectory(prefix="supervisord-lite-logs-")
+        log_dir = Path(temp_logs.name)  # mkdtemp makes it 0700
+    else:
+        log_dir = options.log_dir
+    supervision: Supervision | None = None
+
+    def output_arrived(process_id: int) -> None:
+        if supervision is not None:
+            supervision.logs.notify(process_id)
+
     spawner = make_spawner(
         socket_path=str(socket_path) if socket_path else None,
         zygote=options.zygote,
         preload=options.preload,
+        log_dir=str(log_dir),
+        on_output=output_arrived,
     )
     supervisor = Supervisor(
         spawner,
         parent_of=parent_of,
         on_change=changed,
     )
-    dispatcher = Dispatcher(Api(supervisor, discover=_discover))
+    supervision = Supervision(supervisor, log_dir=log_dir, info=info)
+    dispatcher = Dispatcher(Api(supervisor, discover=_discover, supervision=supervision))
 
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -104,14 +122,19 @@ async def serve(options: Options) -> int:
             options.socket_path,
         )
 
+    await supervision.programs.resume()
     await stop.wait()
 
     log.info("stopping: terminating %d running process(es)", supervisor.running)
     notifier.stopping()
     for server in servers:
         server.close()
+    await supervision.programs.shutdown()  # each program with its own stop signal and timeout
     await supervisor.shutdown(options.grace)
     spawner.close()  # the zygote and its spares go too
+    tree.kill_adopted()  # nothing a child left behind outlives the daemon
+    if temp_logs is not None:
+        temp_logs.cleanup()
     if lock_fd is not None:
         options.socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

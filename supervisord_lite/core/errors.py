@@ -48,3 +48,19 @@ class JoinSelf(CoreError):
 
 class ShuttingDown(CoreError):
     pass
+
+
+class ProgramExists(CoreError):
+    pass
+
+
+class NoSuchProgram(CoreError):
+    pass
+
+
+class EventsExpired(CoreError):
+    """The events after the reader's `since` have left the ring (data: the oldest seq kept)."""
+
+
+class BadSince(CoreError):
+    """A `since` ahead of the newest event: a cursor from another daemon's history."""

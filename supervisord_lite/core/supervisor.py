@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import (
+    EventHook,
     Output,
     ProcessRecord,
     Spawner,
@@ -23,6 +25,7 @@ from supervisord_lite.core.model import (
     Target,
     TargetKind,
 )
+from supervisord_lite.core.times import rfc3339
 from supervisord_lite.eager import resume
 
 # Deep enough for any real process tree; bounds the walk if /proc lies or loops.
@@ -42,11 +45,13 @@ class Supervisor:
         parent_of: Callable[[int], int | None],
         daemon_pid: int | None = None,
         on_change: Callable[[], None] | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         self._spawner = spawner
         self._parent_of = parent_of
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
         self._on_change = on_change or (lambda: None)
+        self.on_event: EventHook = on_event or (lambda kind, record: None)
         self.authkey = new_authkey()  # the daemon is the main process
         self._records: dict[int, ProcessRecord] = {}
         self._by_pid: dict[int, ProcessRecord] = {}
@@ -93,6 +98,7 @@ class Supervisor:
         kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
         group: object = None,
+        program: str | None = None,
     ) -> ProcessRecord:
         if group is not None:
             raise errors.GroupNotNull(
@@ -118,8 +124,10 @@ class Supervisor:
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
+            program=program,
         )
         self._records[record.id] = record
+        self.on_event("created", record)
         return record
 
     async def start(
@@ -128,8 +136,10 @@ class Supervisor:
         *,
         output: Output = Output.DAEMON,
         fds: tuple[int, int] | None = None,
+        spawn_options: Mapping[str, Any] | None = None,
     ) -> ProcessRecord:
-        """Start once. The fds (if any) are the spawner's to close, on every path."""
+        """Start once. The fds (if any) are the spawner's to close, on every path.
+        `spawn_options` are more SpawnRequest fields (log rotation, kill_leftovers)."""
         try:
             record = self.get(process_id)
             if record.starting or record.state is not State.CREATED:
@@ -143,7 +153,8 @@ class Supervisor:
             _close_fds(fds)
             raise
         record.starting = True
-        start = self._start(record, output, fds)
+        record.output = output
+        start = self._start(record, output, fds, spawn_options)
         try:
             waiting = start.send(None)
         except StopIteration as done:
@@ -156,7 +167,11 @@ class Supervisor:
         return await asyncio.shield(task)
 
     async def _start(
-        self, record: ProcessRecord, output: Output, fds: tuple[int, int] | None
+        self,
+        record: ProcessRecord,
+        output: Output,
+        fds: tuple[int, int] | None,
+        spawn_options: Mapping[str, Any] | None,
     ) -> ProcessRecord:
         request = SpawnRequest(
             process_id=record.id,
@@ -167,6 +182,7 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
+            **(spawn_options or {}),
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))
@@ -176,10 +192,16 @@ class Supervisor:
             raise
         record.child = child
         record.pid = child.pid
-        if record.state is State.CREATED:  # not already reported as exited
+        record.started_mono = time.monotonic()
+        record.started_at = rfc3339()
+        reported = record.state is State.EXITED  # an exit reported before the spawn returned
+        if not reported:
             record.state = State.RUNNING
             self._by_pid[child.pid] = record
         record.starting = False
+        self.on_event("started", record)
+        if reported:
+            self._finish(record)
         self._on_change()
         problem = await child.loaded()
         if problem is not None:
@@ -242,8 +264,29 @@ class Supervisor:
         record.state = State.EXITED
         if record.pid is not None:
             self._by_pid.pop(record.pid, None)
+        if record.started_mono is not None:  # else reported once the spawn has returned
+            self._finish(record)
         record.exited.set()
         self._on_change()
+
+    def _finish(self, record: ProcessRecord) -> None:
+        assert record.started_mono is not None
+        record.run_time = time.monotonic() - record.started_mono
+        record.exited_at = rfc3339()
+        self.on_event("exited", record)
+
+    async def stop(self, process_id: int, signum: int, timeout: float) -> ProcessRecord:
+        """Send `signum` (to the process's whole tree, as every signal is sent), wait up to
+        `timeout` seconds for the exit, then SIGKILL and wait for it (systemd's stop)."""
+        record = self.send_signal(process_id, signum)
+        if record.state is State.RUNNING:
+            try:
+                await asyncio.wait_for(asyncio.shield(record.exited.wait()), timeout)
+            except TimeoutError:
+                if record.state is State.RUNNING and record.child is not None:
+                    record.child.signal(signal.SIGKILL)
+                await record.exited.wait()
+        return record
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""

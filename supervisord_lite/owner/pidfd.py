@@ -15,6 +15,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from supervisord_lite.core.model import ExitCallback
+from supervisord_lite.owner import tree
 
 if TYPE_CHECKING:
     from supervisord_lite.owner.reaper import Reaper
@@ -98,6 +99,7 @@ class PidfdChild:
         popen: subprocess.Popen[bytes] | None = None,
         reaper: Reaper | None = None,
         gate: int | None = None,
+        kill_leftovers: bool = False,
     ) -> None:
         # A Popen object is kept alive for the child's whole life: a dropped one could let the
         # stdlib reap the child and steal its exit status.
@@ -108,6 +110,7 @@ class PidfdChild:
         self._status = status
         self._reaper = reaper
         self._gate = gate  # closing it lets the child run its target (see child.bootstrap)
+        self._kill_leftovers = kill_leftovers  # its process group dies with it (programs)
         self._pidfd: int | None = os.pidfd_open(pid)
         self._watching = True
         loop.add_reader(self._pidfd, self.reap)
@@ -124,6 +127,11 @@ class PidfdChild:
         if pidfd is None:
             return True
         try:
+            if self._kill_leftovers:
+                if os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                    return False
+                # Still a zombie, so its pid (its group's id) cannot have been reused yet.
+                tree.kill_group(self._pid, signal.SIGKILL)
             result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
         except ChildProcessError:
             if self._reaper is not None:
@@ -165,9 +173,13 @@ class PidfdChild:
             self._watching = False
 
     def signal(self, signum: int) -> None:
+        """Signal the child and its whole tree: the child through its pidfd (no recycled pid can
+        be hit), and its process group (every child leads one: setsid at start), whose id cannot
+        be reused while the child is not reaped."""
         if self._pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signum)
+            tree.kill_group(self._pid, signum)
 
     def _open_gate(self) -> None:
         gate, self._gate = self._gate, None

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, TargetKind
+from supervisord_lite.owner.output import LogSink, redirect
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.reaper import Reaper
 from supervisord_lite.owner.spec import (
@@ -27,9 +28,15 @@ class PopenSpawner:
     """Starts programs directly and Python targets through `python -m supervisord_lite.owner.child`."""
 
     def __init__(
-        self, *, socket_path: str | None, python: str = sys.executable, reaper: Reaper | None = None
+        self,
+        *,
+        socket_path: str | None,
+        python: str = sys.executable,
+        reaper: Reaper | None = None,
+        logs: LogSink | None = None,
     ) -> None:
         self.env = base_environment(socket_path)
+        self.logs = logs
         self._python = python
         self._reaper = reaper
         self._devnull: int | None = None
@@ -76,6 +83,7 @@ class PopenSpawner:
 
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
         loop = asyncio.get_running_loop()
+        request = redirect(self.logs, request)
         stdout, stderr = output_fds(request)
         env = self.child_env(request)
         target = request.target
@@ -86,7 +94,13 @@ class PopenSpawner:
                 pass_fds: tuple[int, ...] = ()
                 if target.cwd is None:
                     pid = self._spawn_program(argv, env, stdout, stderr)
-                    return PidfdChild(pid, on_exit, loop, reaper=self._reaper)
+                    return PidfdChild(
+                        pid,
+                        on_exit,
+                        loop,
+                        reaper=self._reaper,
+                        kill_leftovers=request.kill_leftovers,
+                    )
             else:
                 spec_fd = spec_memfd(request, {})
                 status_r, status_w = os.pipe()
@@ -120,7 +134,13 @@ class PopenSpawner:
                     os.close(fd)
             status = None if status_r is None else StatusReader(status_r, loop)
             return PidfdChild(
-                popen.pid, on_exit, loop, status=status, popen=popen, reaper=self._reaper
+                popen.pid,
+                on_exit,
+                loop,
+                status=status,
+                popen=popen,
+                reaper=self._reaper,
+                kill_leftovers=request.kill_leftovers,
             )
         finally:
             if request.fds is not None:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
+from supervisord_lite.owner.output import LogSink, redirect
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.programs import PopenSpawner
 from supervisord_lite.owner.reaper import Reaper
@@ -155,11 +156,15 @@ class ZygoteSpawner:
         preload: Iterable[str] = (),
         spares: int = 2,
         python: str = sys.executable,
+        logs: LogSink | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._spares = spares
         self.reaper = Reaper(self._loop)
-        self._fresh = PopenSpawner(socket_path=socket_path, python=python, reaper=self.reaper)
+        self._fresh = PopenSpawner(
+            socket_path=socket_path, python=python, reaper=self.reaper, logs=logs
+        )
+        self.logs = logs
         self._python = python
         self._preload = tuple(preload)
         self.zygote: _Zygote | None = None
@@ -219,6 +224,7 @@ class ZygoteSpawner:
 
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
+        request = redirect(self.logs, request)
         zygote = self.zygote
         if (
             zygote is None
@@ -277,7 +283,13 @@ class ZygoteSpawner:
                 code = int(line[5:])
                 raise cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
             return PidfdChild(
-                int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
+                int(line),
+                on_exit,
+                loop,
+                status=status,
+                reaper=self.reaper,
+                gate=gate_w,
+                kill_leftovers=request.kill_leftovers,
             )
         except BaseException:
             status.close()

@@ -24,6 +24,9 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 1009
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
+    PROGRAM_EXISTS = 1013
+    NO_SUCH_PROGRAM = 1014
+    EVENTS_EXPIRED = 1015
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -36,6 +39,10 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.TargetFailed: ErrorCode.TARGET_FAILED,
     errors.JoinSelf: ErrorCode.JOIN_SELF,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
+    errors.ProgramExists: ErrorCode.PROGRAM_EXISTS,
+    errors.NoSuchProgram: ErrorCode.NO_SUCH_PROGRAM,
+    errors.EventsExpired: ErrorCode.EVENTS_EXPIRED,
+    errors.BadSince: ErrorCode.INVALID_PARAMS,
 }
 
 

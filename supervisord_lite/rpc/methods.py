@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisord_lite import PROTOCOL_VERSION, __version__
 from supervisord_lite.core.model import Output, ProcessRecord, Target, TargetKind
@@ -18,6 +18,9 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+
+if TYPE_CHECKING:
+    from supervisord_lite.supervision.service import Supervision
 
 
 @dataclass
@@ -56,6 +59,10 @@ def info(record: ProcessRecord) -> dict[str, Any]:
         "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
+        "program": record.program,
+        "argv": record.command,
+        "started_at": record.started_at,
+        "exited_at": record.exited_at,
     }
 
 
@@ -88,10 +95,15 @@ def to_core_target(target: m.ArgvTarget | m.CallableTarget | m.PickleTarget | No
 
 class Api:
     def __init__(
-        self, supervisor: Supervisor, *, discover: Callable[[], Any] | None = None
+        self,
+        supervisor: Supervisor,
+        *,
+        discover: Callable[[], Any] | None = None,
+        supervision: Supervision | None = None,
     ) -> None:
         self.sv = supervisor
         self._discover = discover
+        self.supervision = supervision
 
     def caller(self, ctx: CallContext) -> ProcessRecord | None:
         peer = ctx.peer
@@ -148,8 +160,10 @@ class Api:
     def list(self, ctx: CallContext, p: m.NoParams) -> list[dict[str, Any]]:
         return [info(r) for r in self.sv.records()]
 
-    def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
-        return info(self.sv.send_signal(p.id, signal.SIGTERM))
+    async def terminate(self, ctx: CallContext, p: m.TerminateParams) -> dict[str, Any]:
+        if p.timeout is None:
+            return info(self.sv.send_signal(p.id, signal.SIGTERM))
+        return info(await self.sv.stop(p.id, signal.SIGTERM, p.timeout))
 
     def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         return info(self.sv.send_signal(p.id, signal.SIGKILL))
@@ -179,6 +193,8 @@ class MethodSpec:
 
 _ID = (E.NO_SUCH_PROCESS,)
 
+from supervisord_lite.rpc.supervision_methods import SUPERVISION_METHODS  # noqa: E402
+
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
                "Create a Process (not started). Its parent is the calling supervised process, if any.",
@@ -200,10 +216,13 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.info", Api.info, m.IdParams, m.ProcessInfo, "The process's info.", _ID),
     MethodSpec("process.list", Api.list, m.NoParams, list[m.ProcessInfo],
                "Every process, by id."),
-    MethodSpec("process.terminate", Api.terminate, m.IdParams, m.ProcessInfo,
-               "Send SIGTERM (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
+    MethodSpec("process.terminate", Api.terminate, m.TerminateParams, m.ProcessInfo,
+               "Send SIGTERM to its whole tree (nothing if it already ended); with a timeout, "
+               "SIGKILL after it and answer once it has exited.", (*_ID, E.NOT_STARTED)),
     MethodSpec("process.kill", Api.kill, m.IdParams, m.ProcessInfo,
-               "Send SIGKILL (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
+               "Send SIGKILL to its whole tree (nothing if it already ended).",
+               (*_ID, E.NOT_STARTED)),
+    *SUPERVISION_METHODS,
     MethodSpec("daemon.info", Api.daemon_info, m.NoParams, m.DaemonInfo,
                "The daemon's version, protocol version and pid."),
     MethodSpec("rpc.discover", Api.discover, m.NoParams, dict[str, Any],
