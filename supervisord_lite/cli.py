@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="start every Python target from a fresh interpreter (no zygote)",
     )
+    serve.add_argument(
+        "--log-dir",
+        type=Path,
+        help='where output "log" is kept (default: a private temporary directory, removed at '
+        "the daemon's stop)",
+    )
+    serve.add_argument(
+        "--event-ring",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="events kept for events.read (default 10000)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         max_message=args.max_message,
         zygote=args.zygote,
         preload=tuple(args.preload),
+        log_dir=None if args.log_dir is None else args.log_dir.absolute(),
+        event_ring=max(1, args.event_ring),
     )
     try:
         return asyncio.run(serve(options))

@@ -34,6 +34,7 @@ class Options:
     zygote: bool = True
     preload: tuple[str, ...] = ()
     log_dir: Path | None = None  # output "log" (None: a private temporary directory)
+    event_ring: int = 10_000
 
 
 def _discover() -> object:
@@ -101,7 +102,9 @@ async def serve(options: Options) -> int:
         parent_of=parent_of,
         on_change=changed,
     )
-    supervision = Supervision(supervisor, log_dir=log_dir, info=info)
+    supervision = Supervision(
+        supervisor, log_dir=log_dir, info=info, events_capacity=options.event_ring
+    )
     dispatcher = Dispatcher(Api(supervisor, discover=_discover, supervision=supervision))
 
     stop = asyncio.Event()
