@@ -21,6 +21,9 @@ export const ErrorCode = {
   ShuttingDown: 1009,
   PermissionDenied: 1010,
   FdsMissing: 1011,
+  ProgramExists: 1013,
+  NoSuchProgram: 1014,
+  EventsExpired: 1015,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -100,6 +103,15 @@ export class JoinSelfError extends RpcError {}
 export class ShuttingDownError extends RpcError {}
 export class PermissionDeniedError extends RpcError {}
 export class FdsMissingError extends RpcError {}
+export class ProgramExistsError extends RpcError {}
+export class NoSuchProgramError extends RpcError {}
+/** The events after `since` have left the daemon's ring: list again, then read from `oldest - 1`. */
+export class EventsExpiredError extends RpcError {
+  get oldest(): number | undefined {
+    const data = this.data as { oldest?: unknown } | undefined;
+    return typeof data?.oldest === "number" ? data.oldest : undefined;
+  }
+}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -118,6 +130,9 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ShuttingDown, ShuttingDownError],
   [ErrorCode.PermissionDenied, PermissionDeniedError],
   [ErrorCode.FdsMissing, FdsMissingError],
+  [ErrorCode.ProgramExists, ProgramExistsError],
+  [ErrorCode.NoSuchProgram, NoSuchProgramError],
+  [ErrorCode.EventsExpired, EventsExpiredError],
 ]);
 
 /**

@@ -20,3 +20,4 @@ export {
   type TargetOptions,
 } from "./types";
 export * from "./errors";
+export * from "./supervision";
