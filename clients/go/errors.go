@@ -23,6 +23,9 @@ const (
 	ErrShuttingDown     ErrorCode = 1009 // the daemon is stopping and starts nothing new
 	ErrPermissionDenied ErrorCode = 1010 // the peer is not the daemon's user or root
 	ErrFdsMissing       ErrorCode = 1011 // output "passed" without two file descriptors
+	ErrProgramExists    ErrorCode = 1013 // program.add with a name taken; data: {"name"}
+	ErrNoSuchProgram    ErrorCode = 1014 // no program has this name; data: {"name"}
+	ErrEventsExpired    ErrorCode = 1015 // events after since left the ring; data: {"oldest"}
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -46,6 +49,9 @@ var codeNames = map[ErrorCode]string{
 	ErrShuttingDown:     "ShuttingDown",
 	ErrPermissionDenied: "PermissionDenied",
 	ErrFdsMissing:       "FdsMissing",
+	ErrProgramExists:    "ProgramExists",
+	ErrNoSuchProgram:    "NoSuchProgram",
+	ErrEventsExpired:    "EventsExpired",
 	ErrParse:            "ParseError",
 	ErrInvalidRequest:   "InvalidRequest",
 	ErrMethodNotFound:   "MethodNotFound",
