@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import supervision
 from bench.targets import noop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -829,6 +830,10 @@ def main(argv: list[str] | None = None) -> int:
             report.rows += py_noop(plan, daemon, fresh)
             log(f"bench: {plan.concurrent} concurrent Python functions")
             report.rows.append(py_concurrent(plan, daemon))
+            log("bench: supervision (restart, log follow)")
+            c = Raw(daemon.path)
+            report.rows += [supervision.restart(plan, c), supervision.follow_latency(plan, c)]
+            c.close()
         finally:
             for server in (echo, floor, daemon, fresh):
                 server.stop()
