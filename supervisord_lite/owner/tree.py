@@ -62,3 +62,27 @@ def kill_adopted(keep: frozenset[int] = frozenset()) -> int:
     if killed:
         log.debug("killed %d process(es) left behind (a zygote's spares, or orphans)", killed)
     return killed
+
+
+def delegated_cgroup(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_ROOT) -> str | None:
+    """The directory of this process's cgroup v2 if children's cgroups could be made under it
+    (cgroup v2 mounted at `root`, our cgroup's directory writable: systemd's Delegate=yes), else
+    None: then every tree is held by its process group. (Placing children in cgroups of their own
+    is not done yet: this tells which path a daemon here takes.)"""
+    try:
+        with open(proc_cgroup) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    unified = [line[3:] for line in lines if line.startswith("0::")]
+    if len(unified) != 1 or not os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return None  # cgroup v1, or hybrid with no v2 at `root`
+    directory = os.path.join(root, unified[0].lstrip("/"))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        return None
+    return directory
+
+
+def tree_mode() -> str:
+    """ "cgroup" where a delegated cgroup v2 could hold each tree, else "process-group"."""
+    return "process-group" if delegated_cgroup() is None else "cgroup"
