@@ -119,6 +119,11 @@ async def serve(options: Options) -> int:
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
+    log.info(
+        "children's trees are held by their process groups%s; output \"log\" goes to %s",
+        "" if tree.tree_mode() == "process-group" else " (a delegated cgroup v2 is there, unused)",
+        log_dir,
+    )
     if lock_fd is not None:
         log.info(
             'try: echo \'{"jsonrpc":"2.0","id":1,"method":"daemon.info"}\' | socat - UNIX-CONNECT:%s',
