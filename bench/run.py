@@ -723,6 +723,12 @@ autostart=false
 autorestart=false
 startsecs=0
 startretries=0
+[program:crash]
+command=/bin/false
+autostart=false
+autorestart=true
+startsecs=0
+startretries=0
 """
 
 
@@ -766,6 +772,7 @@ def supervisord_figures(plan: Plan, exe: str, directory: Path, report: Report) -
 
         start_true()
         starts = [per_call(plan.spawn_runs, start_true) for _ in range(plan.reps)]
+        cycle = supervision.supervisord_restart_cycle(proxy, max(5, plan.spawn_runs // 5))
         before = proc_status(proc.pid)
         time.sleep(plan.idle_seconds)
         after = proc_status(proc.pid)
@@ -778,6 +785,11 @@ def supervisord_figures(plan: Plan, exe: str, directory: Path, report: Report) -
         (
             "supervisord: startProcess /bin/true (startsecs=0) + poll to EXITED",
             _fmt(_median(starts), "ms"),
+        ),
+        (
+            "supervisord: a crashing program's restart cycle (autorestart, startsecs=0), "
+            "pid to next pid",
+            _fmt(cycle, "ms"),
         ),
         (
             f"supervisord: idle wake-ups over {plan.idle_seconds:g} s",

@@ -3,7 +3,9 @@ latency of `process.logs` follow (a child's write to the client's read)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import itertools
 import json
 import os
 import statistics
@@ -100,3 +102,22 @@ def follow_latency(plan: Plan, c: Raw) -> Row:
     return Row("process.logs follow: child's write → client's read", "the same line through a pipe",
                "ms", statistics.median(anchor), statistics.median(ours),
                "(for scale)")  # fmt: skip
+
+
+def supervisord_restart_cycle(proxy: Any, cycles: int) -> float | None:
+    """supervisord restarting /bin/false (autorestart=true, startsecs=0): the time from one run's
+    pid to the next one's, polled over XML-RPC (its own stamps are whole seconds). Each cycle
+    includes /bin/false's run, about a millisecond."""
+    proxy.supervisor.startProcess("crash", False)
+    seen: list[float] = []
+    last = None
+    deadline = time.monotonic() + 30
+    while len(seen) <= cycles and time.monotonic() < deadline:
+        pid = proxy.supervisor.getProcessInfo("crash")["pid"]
+        if pid and pid != last:
+            seen.append(time.perf_counter())
+            last = pid
+    with contextlib.suppress(Exception):
+        proxy.supervisor.stopProcess("crash")
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    return statistics.median(gaps) if gaps else None

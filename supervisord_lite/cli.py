@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="events kept for events.read (default 10000)",
     )
+    serve.add_argument(
+        "--cgroup-root",
+        type=Path,
+        help="where cgroup v2 is mounted (default /sys/fs/cgroup, used only when systemd marked "
+        "our cgroup delegated); given, a writable cgroup of ours there is used to hold each "
+        "child's tree",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         preload=tuple(args.preload),
         log_dir=None if args.log_dir is None else args.log_dir.absolute(),
         event_ring=max(1, args.event_ring),
+        cgroup_root=args.cgroup_root,
     )
     try:
         return asyncio.run(serve(options))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from supervisord_lite import systemd
 from supervisord_lite.core.supervisor import Supervisor
-from supervisord_lite.owner import make_spawner, seal_inherited_fds, tree
+from supervisord_lite.owner import close_trees, make_spawner, seal_inherited_fds
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api, info
@@ -35,6 +35,7 @@ class Options:
     preload: tuple[str, ...] = ()
     log_dir: Path | None = None  # output "log" (None: a private temporary directory)
     event_ring: int = 10_000
+    cgroup_root: Path | None = None  # where cgroup v2 is mounted, to use it without systemd's mark
 
 
 def _discover() -> object:
@@ -96,6 +97,7 @@ async def serve(options: Options) -> int:
         preload=options.preload,
         log_dir=str(log_dir),
         on_output=output_arrived,
+        cgroup_root=None if options.cgroup_root is None else str(options.cgroup_root),
     )
     supervisor = Supervisor(
         spawner,
@@ -120,8 +122,8 @@ async def serve(options: Options) -> int:
     notifier.ready(f"serving on {where}, 0 running")
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
     log.info(
-        "children's trees are held by their process groups%s; output \"log\" goes to %s",
-        "" if tree.tree_mode() == "process-group" else " (a delegated cgroup v2 is there, unused)",
+        'each child\'s tree is held by %s; output "log" goes to %s',
+        "a cgroup v2 of its own" if spawner.cgroups is not None else "its process group",
         log_dir,
     )
     if lock_fd is not None:
@@ -140,7 +142,7 @@ async def serve(options: Options) -> int:
     await supervision.programs.shutdown()  # each program with its own stop signal and timeout
     await supervisor.shutdown(options.grace)
     spawner.close()  # the zygote and its spares go too
-    tree.kill_adopted()  # nothing a child left behind outlives the daemon
+    close_trees(spawner)  # nothing a child left behind outlives the daemon
     if temp_logs is not None:
         temp_logs.cleanup()
     if lock_fd is not None:

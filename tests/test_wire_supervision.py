@@ -256,3 +256,24 @@ def test_bad_program_specs_are_clear_errors_and_add_nothing(c: RawClient, bad: A
     err = assert_error(c.call_raw("program.add", bad), -32602, c._next_id)
     assert err["message"].startswith("Invalid params")
     assert c.call("program.list") == []
+
+
+def test_a_reader_that_stops_reading_neither_slows_the_child_nor_the_others(
+    c: RawClient, daemon: Daemon
+) -> None:
+    script = "import sys\nfor i in range(4000):\n    sys.stdout.write(f'{i:06d} ' + 'x' * 1000 + '\\n')\n"
+    p = create(c, target={"argv": [os.environ.get("PYTHON", "python3"), "-c", script]})
+    with daemon.client() as stalled:
+        for i in range(10):  # asks for megabytes of log and never reads an answer
+            stalled.send({"jsonrpc": "2.0", "id": i, "method": "process.logs",
+                          "params": {"id": p["id"], "limit": 10000, "follow": True,
+                                     "timeout": 20}})  # fmt: skip
+        start(c, p["id"], output="log")
+        assert join(c, p["id"])["exitcode"] == 0  # the child wrote 4 MB and ended
+        count, cursor, done = 0, 0, False
+        while not done:
+            r = c.call("process.logs", {"id": p["id"], "cursor": cursor, "limit": 10000,
+                                        "follow": True, "timeout": 20})  # fmt: skip
+            count += len(r["lines"])
+            cursor, done = r["cursor"], r["done"]
+        assert count == 4000

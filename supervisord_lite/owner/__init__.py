@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from supervisord_lite.owner import tree
+from supervisord_lite.owner.cgroups import Cgroups
 from supervisord_lite.owner.output import LogSink
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader, exitcode_from_waitid
 from supervisord_lite.owner.programs import PopenSpawner
@@ -20,11 +22,13 @@ from supervisord_lite.owner.spec import seal_inherited_fds
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "Cgroups",
     "LogSink",
     "PidfdChild",
     "PopenSpawner",
     "StatusReader",
     "ZygoteSpawner",
+    "close_trees",
     "exitcode_from_waitid",
     "make_spawner",
     "seal_inherited_fds",
@@ -39,13 +43,45 @@ def make_spawner(
     preload: Iterable[str] = (),
     log_dir: str | None = None,
     on_output: Callable[[int], None] | None = None,
+    cgroup_root: str | None = None,
 ) -> PopenSpawner | ZygoteSpawner:
     """The daemon's spawner: with a zygote unless asked not to (or it cannot be had here).
-    Output "log" is written under `log_dir`; `on_output(process_id)` says a log grew."""
+    Output "log" is written under `log_dir`; `on_output(process_id)` says a log grew. Each child
+    gets a cgroup v2 of its own where ours is delegated (see tree.delegated_cgroup; `cgroup_root`
+    names where cgroup v2 is mounted, and trusts a writable cgroup there without systemd's mark)."""
     logs = None if log_dir is None else LogSink(log_dir, on_output)
+    cgroups = _cgroups(cgroup_root)
     if zygote:
         try:
-            return ZygoteSpawner(socket_path=socket_path, preload=preload, logs=logs)
+            return ZygoteSpawner(
+                socket_path=socket_path, preload=preload, logs=logs, cgroups=cgroups
+            )
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("no zygote (%s): Python targets start from a fresh interpreter", exc)
-    return PopenSpawner(socket_path=socket_path, logs=logs)
+    return PopenSpawner(socket_path=socket_path, logs=logs, cgroups=cgroups)
+
+
+def _cgroups(root: str | None) -> Cgroups | None:
+    if root is None:
+        base = tree.delegated_cgroup(require_delegation=True)
+    else:
+        base = tree.delegated_cgroup(root=root)
+    if base is None:
+        return None
+    try:
+        return Cgroups(base)
+    except OSError as exc:
+        log.warning("no cgroup per child (%s): trees are held by process groups", exc)
+        return None
+
+
+def close_trees(spawner: PopenSpawner | ZygoteSpawner) -> None:
+    """At the owner's stop, once its children were stopped and the spawner closed: kill whatever
+    is left in the children's cgroups and whatever was re-parented to us, then remove the
+    cgroups."""
+    cgroups = spawner.cgroups
+    if cgroups is not None:
+        cgroups.kill_all()
+    tree.kill_adopted()
+    if cgroups is not None:
+        cgroups.close()

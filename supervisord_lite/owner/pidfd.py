@@ -18,6 +18,9 @@ from supervisord_lite.core.model import ExitCallback
 from supervisord_lite.owner import tree
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from supervisord_lite.owner.cgroups import ChildCgroup
     from supervisord_lite.owner.reaper import Reaper
 
 
@@ -100,6 +103,8 @@ class PidfdChild:
         reaper: Reaper | None = None,
         gate: int | None = None,
         kill_leftovers: bool = False,
+        cgroup: ChildCgroup | None = None,
+        on_reaped: Callable[[], None] | None = None,
     ) -> None:
         # A Popen object is kept alive for the child's whole life: a dropped one could let the
         # stdlib reap the child and steal its exit status.
@@ -111,6 +116,8 @@ class PidfdChild:
         self._reaper = reaper
         self._gate = gate  # closing it lets the child run its target (see child.bootstrap)
         self._kill_leftovers = kill_leftovers  # its process group dies with it (programs)
+        self._cgroup = cgroup  # its tree's cgroup v2, where the owner has one for it
+        self._on_reaped = on_reaped
         self._pidfd: int | None = os.pidfd_open(pid)
         self._watching = True
         loop.add_reader(self._pidfd, self.reap)
@@ -132,6 +139,8 @@ class PidfdChild:
                     return False
                 # Still a zombie, so its pid (its group's id) cannot have been reused yet.
                 tree.kill_group(self._pid, signal.SIGKILL)
+                if self._cgroup is not None:
+                    self._cgroup.signal(signal.SIGKILL)
             result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
         except ChildProcessError:
             if self._reaper is not None:
@@ -154,6 +163,8 @@ class PidfdChild:
             self._reaper.unadopted.discard(self)
         if self.popen is not None:
             self.popen.returncode = code
+        if self._on_reaped is not None:
+            self._on_reaped()
         self._on_exit(code)
         return True
 
@@ -180,6 +191,8 @@ class PidfdChild:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signum)
             tree.kill_group(self._pid, signum)
+            if self._cgroup is not None:  # what left the group is in the cgroup still
+                self._cgroup.signal(signum)
 
     def _open_gate(self) -> None:
         gate, self._gate = self._gate, None

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, TargetKind
+from supervisord_lite.owner.cgroups import Cgroups, ChildCgroup
 from supervisord_lite.owner.output import LogSink, redirect
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.reaper import Reaper
@@ -34,9 +38,11 @@ class PopenSpawner:
         python: str = sys.executable,
         reaper: Reaper | None = None,
         logs: LogSink | None = None,
+        cgroups: Cgroups | None = None,
     ) -> None:
         self.env = base_environment(socket_path)
         self.logs = logs
+        self.cgroups = cgroups
         self._python = python
         self._reaper = reaper
         self._devnull: int | None = None
@@ -76,6 +82,33 @@ class PopenSpawner:
         except OSError as exc:
             raise cannot_start(argv[0], exc) from None
 
+    def tree(self, process_id: int, pid: int) -> dict[str, Any]:
+        """A started child moved into a cgroup of its own (where the owner has them), as
+        PidfdChild arguments. Only for a child that runs nothing yet (a zygote child at its gate)."""
+        cgroups = self.cgroups
+        if cgroups is None:
+            return {}
+        return self._child_args(cgroups, process_id, cgroups.place(process_id, pid))
+
+    @contextlib.contextmanager
+    def born_in(self, process_id: int) -> Iterator[dict[str, Any]]:
+        """Around a spawn: the child is born in a cgroup of its own (where the owner has them);
+        yields the PidfdChild arguments for it, filled once the body has run."""
+        cgroups = self.cgroups
+        if cgroups is None:
+            yield {}
+            return
+        args: dict[str, Any] = {}
+        with cgroups.born_in(process_id) as group:
+            yield args
+        args.update(self._child_args(cgroups, process_id, group))
+
+    @staticmethod
+    def _child_args(cgroups: Cgroups, process_id: int, group: ChildCgroup | None) -> dict[str, Any]:
+        if group is None:
+            return {}
+        return {"cgroup": group, "on_reaped": lambda: cgroups.exited(process_id)}
+
     def child_env(self, request: SpawnRequest) -> dict[str, str]:
         env = merge_env(self.env, request.target.env)
         env["SUPERVISORD_LITE_PROCESS_ID"] = str(request.process_id)
@@ -93,13 +126,15 @@ class PopenSpawner:
                 argv = [*target.argv, *request.args]
                 pass_fds: tuple[int, ...] = ()
                 if target.cwd is None:
-                    pid = self._spawn_program(argv, env, stdout, stderr)
+                    with self.born_in(request.process_id) as tree:
+                        pid = self._spawn_program(argv, env, stdout, stderr)
                     return PidfdChild(
                         pid,
                         on_exit,
                         loop,
                         reaper=self._reaper,
                         kill_leftovers=request.kill_leftovers,
+                        **tree,
                     )
             else:
                 spec_fd = spec_memfd(request, {})
@@ -113,17 +148,18 @@ class PopenSpawner:
                 ]
                 pass_fds = (spec_fd, status_w)
             try:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=stderr,
-                    env=env,
-                    cwd=target.cwd,
-                    close_fds=True,
-                    pass_fds=pass_fds,
-                    start_new_session=True,  # a terminal's Ctrl-C reaches the daemon, not children
-                )
+                with self.born_in(request.process_id) as tree:
+                    popen = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stdout,
+                        stderr=stderr,
+                        env=env,
+                        cwd=target.cwd,
+                        close_fds=True,
+                        pass_fds=pass_fds,
+                        start_new_session=True,  # a terminal's Ctrl-C reaches the daemon only
+                    )
             except OSError as exc:
                 if status_r is not None:
                     os.close(status_r)
@@ -141,6 +177,7 @@ class PopenSpawner:
                 popen=popen,
                 reaper=self._reaper,
                 kill_leftovers=request.kill_leftovers,
+                **tree,
             )
         finally:
             if request.fds is not None:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
+from supervisord_lite.owner.cgroups import Cgroups
 from supervisord_lite.owner.output import LogSink, redirect
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.programs import PopenSpawner
@@ -157,13 +158,15 @@ class ZygoteSpawner:
         spares: int = 2,
         python: str = sys.executable,
         logs: LogSink | None = None,
+        cgroups: Cgroups | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._spares = spares
         self.reaper = Reaper(self._loop)
         self._fresh = PopenSpawner(
-            socket_path=socket_path, python=python, reaper=self.reaper, logs=logs
+            socket_path=socket_path, python=python, reaper=self.reaper, logs=logs, cgroups=cgroups
         )
+        self.cgroups = cgroups
         self.logs = logs
         self._python = python
         self._preload = tuple(preload)
@@ -282,14 +285,16 @@ class ZygoteSpawner:
                 os.close(gate_w)
                 code = int(line[5:])
                 raise cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
-            return PidfdChild(
-                int(line),
+            pid = int(line)
+            return PidfdChild(  # its gate is still shut: it is in its cgroup before it runs
+                pid,
                 on_exit,
                 loop,
                 status=status,
                 reaper=self.reaper,
                 gate=gate_w,
                 kill_leftovers=request.kill_leftovers,
+                **self._fresh.tree(request.process_id, pid),
             )
         except BaseException:
             status.close()

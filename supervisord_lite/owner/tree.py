@@ -4,7 +4,7 @@ outlives the owner.
 Two ways to hold a tree, the better one where the system allows it:
 - a cgroup v2 of its own under the owner's cgroup, when that cgroup is delegated to us (systemd's
   `Delegate=yes`) and writable: every descendant stays in it whatever it does (setsid, double
-  fork), and `cgroup.kill` (Linux 5.14) kills them all at once. See `Cgroups`.
+  fork), and `cgroup.kill` (Linux 5.14) kills them all at once. See owner/cgroups.py.
 - else its own process group: every child is started as a session leader (setsid), so its pid is
   its group's id, and a signal to the group reaches what it started unless that left the group
   (setsid, setpgid). Such escapees, and anything left once its child was reaped, are re-parented
@@ -64,11 +64,17 @@ def kill_adopted(keep: frozenset[int] = frozenset()) -> int:
     return killed
 
 
-def delegated_cgroup(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_ROOT) -> str | None:
-    """The directory of this process's cgroup v2 if children's cgroups could be made under it
-    (cgroup v2 mounted at `root`, our cgroup's directory writable: systemd's Delegate=yes), else
-    None: then every tree is held by its process group. (Placing children in cgroups of their own
-    is not done yet: this tells which path a daemon here takes.)"""
+def delegated_cgroup(
+    proc_cgroup: str = "/proc/self/cgroup",
+    root: str = CGROUP_ROOT,
+    *,
+    require_delegation: bool = False,
+) -> str | None:
+    """The directory of this process's cgroup v2 if children's cgroups can be made under it
+    (cgroup v2 mounted at `root`, our cgroup's directory writable), else None: then every tree is
+    held by its process group. With `require_delegation`, only a cgroup that systemd marked as
+    delegated to us (Delegate=yes sets the `trusted.delegate` or `user.delegate` xattr): a root
+    daemon can write the cgroup of a service that was not delegated, and must not."""
     try:
         with open(proc_cgroup) as f:
             lines = f.read().splitlines()
@@ -80,7 +86,17 @@ def delegated_cgroup(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_
     directory = os.path.join(root, unified[0].lstrip("/"))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
         return None
+    if require_delegation and not _marked_delegated(directory):
+        return None
     return directory
+
+
+def _marked_delegated(directory: str) -> bool:
+    for name in ("trusted.delegate", "user.delegate"):
+        with contextlib.suppress(OSError):
+            if os.getxattr(directory, name) == b"1":
+                return True
+    return False
 
 
 def tree_mode() -> str:
