@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from supervisord_lite.core.model import Output, SpawnRequest
 from supervisord_lite.core.times import rfc3339
 
 _CHUNK = 65536
+log = logging.getLogger(__name__)
 
 
 class LogSink:
@@ -94,19 +96,33 @@ class LogWriter:
         except OSError:
             chunk = b""
         ts = rfc3339()
-        if chunk:
-            buf += chunk
-            self._lines(stream, buf, ts)
-        else:
-            if buf:
+        try:
+            if chunk:
+                buf += chunk
+                self._lines(stream, buf, ts)
+            elif buf:
                 self._write(logfiles.record(stream, bytes(buf), ts, partial=True))
                 buf.clear()
+        except OSError as exc:  # the disk is full, or the log directory went away
+            log.error("the log of process %d cannot be written (%s); it is dropped", self._id, exc)
+            self._drop()
+            return
+        if not chunk:
             self._loop.remove_reader(fd)
             os.close(fd)
             del self._open_pipes[fd]
             if not self._open_pipes:
                 self._close()
         self._notify()
+
+    def _drop(self) -> None:
+        """Stop writing: the pipes are closed (the child gets EPIPE, as with a closed stdout)."""
+        for fd in list(self._open_pipes):
+            self._loop.remove_reader(fd)
+            os.close(fd)
+        self._open_pipes.clear()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
     def _lines(self, stream: str, buf: bytearray, ts: str) -> None:
         start = 0
@@ -144,7 +160,8 @@ class LogWriter:
     def _close(self) -> None:
         os.close(self._fd)
         closed = os.path.join(self._dir, logfiles.CLOSED)
-        os.close(os.open(closed, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        with contextlib.suppress(OSError):  # the directory may be gone (the daemon stops)
+            os.close(os.open(closed, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
     def _notify(self) -> None:
         if not self._notify_pending:

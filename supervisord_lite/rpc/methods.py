@@ -18,6 +18,7 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.rpc.supervision_methods import SUPERVISION_METHODS
 
 if TYPE_CHECKING:
     from supervisord_lite.supervision.service import Supervision
@@ -193,8 +194,6 @@ class MethodSpec:
 
 _ID = (E.NO_SUCH_PROCESS,)
 
-from supervisord_lite.rpc.supervision_methods import SUPERVISION_METHODS  # noqa: E402
-
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
                "Create a Process (not started). Its parent is the calling supervised process, if any.",
@@ -222,7 +221,7 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.kill", Api.kill, m.IdParams, m.ProcessInfo,
                "Send SIGKILL to its whole tree (nothing if it already ended).",
                (*_ID, E.NOT_STARTED)),
-    *SUPERVISION_METHODS,
+    *(MethodSpec(*row) for row in SUPERVISION_METHODS),
     MethodSpec("daemon.info", Api.daemon_info, m.NoParams, m.DaemonInfo,
                "The daemon's version, protocol version and pid."),
     MethodSpec("rpc.discover", Api.discover, m.NoParams, dict[str, Any],

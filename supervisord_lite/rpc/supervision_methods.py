@@ -1,20 +1,23 @@
 """The supervision methods (programs, events, logs): one small handler each, and their table,
-which methods.METHODS takes in."""
+which methods.METHODS takes in (rows of MethodSpec's fields: this module imports nothing of
+methods.py at run time, so either may be imported first)."""
 
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisord_lite.core.model import Output
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc import supervision_models as sm
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
-from supervisord_lite.rpc.methods import Api, CallContext, MethodSpec, to_core_target
 from supervisord_lite.supervision.policy import Policy, Restart
 from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.supervision.specs import ProgramSpec
+
+if TYPE_CHECKING:
+    from supervisord_lite.rpc.methods import Api, CallContext
 
 
 def _sup(api: Api) -> Supervision:
@@ -41,6 +44,8 @@ def _spec(p: sm.ProgramAddParams) -> ProgramSpec:
         stop_signal=signal.Signals[p.stop_signal],
         stop_timeout=p.stop_timeout,
     )
+    from supervisord_lite.rpc.methods import to_core_target
+
     target = to_core_target(p.target)
     if target.kind.value == "argv" and (p.kwargs or not all(isinstance(a, str) for a in p.args)):
         raise RpcError(E.BAD_TARGET, "args of an argv target must be strings, and kwargs empty")
@@ -139,29 +144,29 @@ async def process_logs(api: Api, ctx: CallContext, p: sm.LogsParams) -> dict[str
 
 _P = (E.NO_SUCH_PROGRAM,)
 
-SUPERVISION_METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("program.add", program_add, sm.ProgramAddParams, sm.ProgramStatus,
+SUPERVISION_METHODS: tuple[tuple[Any, ...], ...] = (
+    ("program.add", program_add, sm.ProgramAddParams, sm.ProgramStatus,
                "Add a program (a named spec the daemon keeps running, one Process per run) "
                "and start it unless start is false.",
                (E.PROGRAM_EXISTS, E.BAD_TARGET, E.SPAWN_FAILED, E.SHUTTING_DOWN)),
-    MethodSpec("program.remove", program_remove, sm.ProgramNameParams, None,
+    ("program.remove", program_remove, sm.ProgramNameParams, None,
                "Stop the program (as program.stop) and forget it.", _P),
-    MethodSpec("program.start", program_start, sm.ProgramNameParams, sm.ProgramStatus,
+    ("program.start", program_start, sm.ProgramNameParams, sm.ProgramStatus,
                "Start a run now unless one is under way; resets the backoff.",
                (*_P, E.SPAWN_FAILED, E.SHUTTING_DOWN)),
-    MethodSpec("program.stop", program_stop, sm.ProgramNameParams, sm.ProgramStatus,
+    ("program.stop", program_stop, sm.ProgramNameParams, sm.ProgramStatus,
                "Stop the current run (stop_signal to its tree, SIGKILL after stop_timeout) "
                "and restart nothing until the next program.start.", _P),
-    MethodSpec("program.restart", program_restart, sm.ProgramNameParams, sm.ProgramStatus,
+    ("program.restart", program_restart, sm.ProgramNameParams, sm.ProgramStatus,
                "program.stop, then program.start.", (*_P, E.SPAWN_FAILED, E.SHUTTING_DOWN)),
-    MethodSpec("program.status", program_status, sm.ProgramNameParams, sm.ProgramStatus,
+    ("program.status", program_status, sm.ProgramNameParams, sm.ProgramStatus,
                "The program's state, current run and counters.", _P),
-    MethodSpec("program.list", program_list, m.NoParams, list[sm.ProgramStatus],
+    ("program.list", program_list, m.NoParams, list[sm.ProgramStatus],
                "Every program's status, in the order they were added."),
-    MethodSpec("events.read", events_read, sm.EventsReadParams, sm.EventsReadResult,
+    ("events.read", events_read, sm.EventsReadParams, sm.EventsReadResult,
                "Events after `since`, waiting up to `timeout` for one when there is none.",
                (E.EVENTS_EXPIRED,)),
-    MethodSpec("process.logs", process_logs, sm.LogsParams, sm.LogsResult,
+    ("process.logs", process_logs, sm.LogsParams, sm.LogsResult,
                "Lines of a process's captured output (output \"log\") from a cursor; with "
                "follow, waits for one when there is none.",
                (E.NO_SUCH_PROCESS, E.NO_SUCH_PROGRAM, E.NOT_STARTED)),
