@@ -60,8 +60,9 @@ class EventLog:
         if len(self._ring) == self.capacity:
             self._store.delete(EVENT, self._ring[0]["seq"])
         self._ring.append(event)
+        # The newest event is always kept, so its key is the seq to go on from after a restart:
+        # no separate counter to write on each event (META is read for stores that have one).
         self._store.put(EVENT, self.seq, event)
-        self._store.put(META, _META_KEY, {"seq": self.seq})
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():

@@ -50,6 +50,7 @@ class Supervision:
         supervisor.on_event = self.process_event
 
     def process_event(self, kind: str, record: ProcessRecord) -> None:
+        """The core's hook, on each create, start and exit (the hot path: kept lean)."""
         self.events.emit(_TYPES[kind], **process_fields(record))
         journal.line(kind, record)
         self.programs.process_event(kind, record)
