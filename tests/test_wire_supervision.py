@@ -277,3 +277,31 @@ def test_a_reader_that_stops_reading_neither_slows_the_child_nor_the_others(
             count += len(r["lines"])
             cursor, done = r["cursor"], r["done"]
         assert count == 4000
+
+
+def test_a_python_target_program_runs_as_its_own_process_each_time(c: RawClient) -> None:
+    since = now_seq(c)
+    st = c.call("program.add", {"name": "pyexit", "target": {"callable": "sys:exit"}, "args": [3],
+                                "max_restarts": 1, **FAST})  # fmt: skip
+    assert st["process"]["argv"] == ["sys:exit"]
+    events_until(c, since, lambda e: e["type"] == "program.failed")
+    st = c.call("program.status", {"name": "pyexit"})
+    assert (st["state"], st["runs"], st["last_exitcode"]) == ("failed", 2, 3)
+    bad = {"name": "argvkw", "target": {"argv": ["true"]}, "kwargs": {"a": 1}}
+    assert_error(c.call_raw("program.add", bad), 1005, c._next_id)
+
+
+def test_the_daemon_stop_escalates_each_program_with_its_own_timeout(private_dir: Path) -> None:
+    d = start_daemon(private_dir, "--grace", "60")  # far longer than stop_daemon waits
+    argv = ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"]
+    try:
+        with d.client() as c:
+            spec = {**FAST, "name": "stubborn", "target": {"argv": argv}, "stop_timeout": 0.2}
+            st = c.call("program.add", spec)
+            r = c.call("process.logs", {"program": "stubborn", "follow": True, "timeout": 20})
+            assert r["lines"][0]["text"] == "ready"
+            pid = st["process"]["pid"]
+    finally:
+        assert stop_daemon(d) == 0  # not killed by stop_daemon's own deadline
+    assert pid_gone(pid)
+    assert "program stubborn (id 1, pid" in d.stderr() and "was killed by SIGKILL" in d.stderr()
