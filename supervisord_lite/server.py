@@ -141,6 +141,7 @@ async def serve(options: Options) -> int:
         server.close()
     await supervision.programs.shutdown()  # each program with its own stop signal and timeout
     await supervisor.shutdown(options.grace)
+    supervision.close()
     spawner.close()  # the zygote and its spares go too
     close_trees(spawner)  # nothing a child left behind outlives the daemon
     if temp_logs is not None:

@@ -8,7 +8,7 @@ import pytest
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.store import EVENT, MemoryStore
-from supervisord_lite.supervision.events import EventLog
+from supervisord_lite.supervision.events import RESTART_GAP, EventLog
 
 
 def test_seq_grows_and_since_returns_what_is_after_it() -> None:
@@ -72,14 +72,32 @@ def test_read_waits_for_the_next_event_and_times_out_empty() -> None:
     asyncio.run(main())
 
 
-def test_seq_and_the_ring_survive_a_restart_through_the_store() -> None:
+def test_seq_and_the_ring_survive_a_clean_restart_through_the_store() -> None:
     store = MemoryStore()
     first = EventLog(store, capacity=4)
     for i in range(6):
         first.emit("process.created", id=i)
+    first.close()
     assert sorted(store.load(EVENT)) == [3, 4, 5, 6]  # evicted events leave the store too
     second = EventLog(store, capacity=4)
     assert [e["id"] for e in second.since(2, 10)] == [2, 3, 4, 5]
     assert second.emit("program.added")["seq"] == 7
+    second.close()
     third = EventLog(store, capacity=2)  # a smaller ring keeps the newest
     assert third.oldest == 6 and third.seq == 7
+    with pytest.raises(errors.EventsExpired):
+        third.since(4, 10)
+
+
+def test_after_an_unclean_stop_new_seqs_skip_ahead_and_old_cursors_still_work() -> None:
+    store = MemoryStore()
+    first = EventLog(store)
+    for _ in range(3):
+        first.emit("process.created")
+    # No close(): the daemon died. Events it numbered after its last write may have been seen.
+    second = EventLog(store)
+    new = second.emit("process.created")["seq"]
+    assert new == 4 + RESTART_GAP
+    assert [e["seq"] for e in second.since(3, 10)] == [new]  # a reader of the old ones goes on
+    assert [e["seq"] for e in second.since(5, 10)] == [new]  # one that saw a lost one too
+    assert [e["seq"] for e in second.since(1, 10)] == [2, 3, new]

@@ -10,6 +10,7 @@ a cursor into it.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 from collections import deque
 from typing import Any
@@ -19,6 +20,7 @@ from supervisord_lite.core.store import EVENT, META, MemoryStore, Store
 from supervisord_lite.core.times import rfc3339
 
 DEFAULT_CAPACITY = 10_000
+RESTART_GAP = 10_000  # seqs skipped after a stop that was not clean
 _META_KEY = "events"
 
 # The event types (the `type` member of an event).
@@ -36,6 +38,10 @@ FAILED = "program.failed"
 Event = dict[str, Any]
 
 
+def _seq(event: Event) -> int:
+    return int(event["seq"])
+
+
 class EventLog:
     def __init__(self, store: Store | None = None, *, capacity: int = DEFAULT_CAPACITY) -> None:
         self._store: Store = store if store is not None else MemoryStore()
@@ -47,21 +53,33 @@ class EventLog:
         meta = self._store.load(META).get(_META_KEY, {})
         last = self._ring[-1]["seq"] if self._ring else 0
         self.seq: int = max(int(meta.get("seq", 0)), last)
+        # Every event after `_floor` is in the ring (those up to it were evicted or lost).
+        self._floor = self._ring[0]["seq"] - 1 if self._ring else self.seq
+        if (kept or meta) and not meta.get("clean"):
+            # The last daemon did not stop cleanly: events it numbered in its last, unwritten
+            # batch may have been seen by a reader. New ones get numbers no one has seen.
+            self.seq += RESTART_GAP
+        self._store.put(META, _META_KEY, {"seq": self.seq, "clean": False})
         self._waiters: set[asyncio.Future[None]] = set()
+
+    def close(self) -> None:
+        """A clean stop: the next daemon goes on from this seq with no gap."""
+        self._store.put(META, _META_KEY, {"seq": self.seq, "clean": True})
 
     @property
     def oldest(self) -> int:
         """The oldest seq kept (seq + 1 when none is kept: the next one)."""
-        return self._ring[0]["seq"] if self._ring else self.seq + 1
+        return int(self._ring[0]["seq"]) if self._ring else self.seq + 1
 
     def emit(self, type_: str, **fields: Any) -> Event:
         self.seq += 1
         event: Event = {"seq": self.seq, "ts": rfc3339(), "type": type_, **fields}
         if len(self._ring) == self.capacity:
-            self._store.delete(EVENT, self._ring[0]["seq"])
+            self._floor = self._ring[0]["seq"]
+            self._store.delete(EVENT, self._floor)
         self._ring.append(event)
         # The newest event is always kept, so its key is the seq to go on from after a restart:
-        # no separate counter to write on each event (META is read for stores that have one).
+        # no separate counter to write on each event (META has it at start and at a clean stop).
         self._store.put(EVENT, self.seq, event)
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
@@ -77,17 +95,15 @@ class EventLog:
                 "this daemon's history; read from 0 or from the `next` an answer gave",
                 newest=self.seq,
             )
-        if since + 1 < self.oldest:
+        if since < self._floor:
             raise errors.EventsExpired(
                 f"events after {since} are no longer kept (the oldest kept is {self.oldest}): "
                 "list the state again, then read from the oldest seq",
                 oldest=self.oldest,
             )
-        if not self._ring or since >= self.seq:
-            return []
-        start = since + 1 - self._ring[0]["seq"]  # seqs in the ring are consecutive
-        end = min(start + limit, len(self._ring))
-        return [self._ring[i] for i in range(start, end)]
+        ring = self._ring
+        start = bisect.bisect_right(ring, since, key=_seq)  # seqs grow, maybe with a gap
+        return [ring[i] for i in range(start, min(start + limit, len(ring)))]
 
     async def read(self, since: int, limit: int, timeout: float | None) -> tuple[list[Event], int]:
         """Events after `since` (waiting up to `timeout` seconds for one if there is none yet),

@@ -57,6 +57,10 @@ class Supervision:
         if kind == "exited":
             self.logs.notify(record.id)
 
+    def close(self) -> None:
+        """The daemon stops cleanly (its runs are stopped): the event seq goes on with no gap."""
+        self.events.close()
+
     # The keeper link and process.release report these (issue 12's states); call them there.
     def released(self, record: ProcessRecord) -> None:
         self.events.emit(ev.RELEASED, **process_fields(record))
