@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from supervisord_lite import logfiles
-from supervisord_lite.owner.output import LogWriter
+from supervisord_lite.owner.output import LogSink, LogWriter
 from supervisord_lite.supervision.logs import LogReader
 
 
@@ -65,3 +65,27 @@ def test_split_points_keep_utf8_characters_whole() -> None:
     assert logfiles.record("stdout", b"\xff", "t") == (
         b'{"stream":"stdout","text":"/w==","encoding":"base64","ts":"t"}\n'
     )
+
+
+def test_log_directories_are_0700_and_files_0600(tmp_path: Path) -> None:
+    async def main() -> None:
+        from supervisord_lite.core.model import Output, SpawnRequest, Target
+
+        sink = LogSink(str(tmp_path / "logs"))
+        request = SpawnRequest(3, "p", "k", Target(), (), {}, Output.LOG, None)
+        passed = sink.redirect(request)
+        assert passed.output is Output.PASSED and passed.fds is not None
+        for fd in passed.fds:
+            os.write(fd, b"x\n")
+            os.close(fd)
+        directory = tmp_path / "logs" / "3"
+        for _ in range(100_000):  # loop steps until the writer has seen both EOFs (bounded)
+            if (directory / logfiles.CLOSED).exists():
+                break
+            await asyncio.sleep(0)
+        for d in (tmp_path / "logs", directory):
+            assert d.stat().st_mode & 0o777 == 0o700, d
+        for f in directory.iterdir():
+            assert f.stat().st_mode & 0o777 == 0o600, f
+
+    asyncio.run(main())
