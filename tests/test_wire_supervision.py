@@ -193,9 +193,31 @@ def test_logs_of_a_process_without_log_output_is_a_clear_error(c: RawClient) -> 
     start(c, p["id"], output="null")
     err = assert_error(c.call_raw("process.logs", {"id": p["id"]}), -32602, c._next_id)
     assert 'output "log"' in err["message"]
-    err = assert_error(c.call_raw("process.logs", {"id": p["id"], "program": "x"}), -32602,
+    err = assert_error(c.call_raw("process.logs", {}), -32602, c._next_id)
+    assert '"id"' in err["message"] and '"program"' in err["message"]
+    c.call("program.add", {"name": "other", "target": {"argv": ["true"]}, "restart": "no"})
+    err = assert_error(c.call_raw("process.logs", {"id": p["id"], "program": "other"}), -32602,
                        c._next_id)  # fmt: skip
-    assert "exactly one" in err["message"]
+    assert "not a run of program" in err["message"]
+
+
+def test_following_a_program_goes_on_across_its_runs(c: RawClient) -> None:
+    argv = ["sh", "-c", "echo run-$SUPERVISORD_LITE_PROCESS_ID; exit 1"]
+    st = c.call("program.add", {"name": "runs", "target": {"argv": argv}, "max_restarts": 2,
+                                **FAST})  # fmt: skip
+    first = st["process"]["id"]
+    texts, ids = [], []
+    run_id, cursor, done = None, 0, False
+    while not done:
+        params = {"program": "runs", "cursor": cursor, "follow": True, "timeout": 20}
+        if run_id is not None:
+            params["id"] = run_id
+        r = c.call("process.logs", params)
+        texts += [x["text"] for x in r["lines"]]
+        ids.append(r["id"])
+        run_id, cursor, done = r["id"], r["cursor"], r["done"]
+    assert texts == [f"run-{first}", f"run-{first + 1}", f"run-{first + 2}"]
+    assert c.call("program.status", {"name": "runs"})["state"] == "failed"  # so it is done
 
 
 def test_events_read_waits_on_the_server_for_the_next_event(c: RawClient, daemon: Daemon) -> None:

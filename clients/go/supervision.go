@@ -81,7 +81,8 @@ func (l LogLine) Bytes() ([]byte, error) {
 	return []byte(l.Text), nil
 }
 
-// LogQuery says which log FollowLogs reads: a process (ID) or a program's current run (Program).
+// LogQuery says which log FollowLogs reads: a process (ID), or a program's runs one after the
+// other (Program; with ID, from that run).
 type LogQuery struct {
 	ID      int64   `json:"id,omitempty"`
 	Program string  `json:"program,omitempty"`
@@ -92,15 +93,17 @@ type LogQuery struct {
 }
 
 type logsResult struct {
+	ID     int64     `json:"id"`
 	Lines  []LogLine `json:"lines"`
 	Cursor int64     `json:"cursor"`
 	Done   bool      `json:"done"`
 }
 
-// FollowLogs calls process.logs with follow until the output has ended (every line read) or ctx is
-// done, calling fn for each line; it returns the cursor reached (pass it as Cursor to go on after a
-// reconnect) and ctx's error, fn's error, or nil once the output ended.
-func (c *Client) FollowLogs(ctx context.Context, q LogQuery, fn func(LogLine) error) (int64, error) {
+// FollowLogs calls process.logs with follow until the output has ended (every line read; for a
+// program, once it is not meant to run again) or ctx is done, calling fn for each line. It keeps
+// q up to date (Cursor, and for a program ID, the run the cursor is in): pass it again to go on,
+// after a reconnect say. It returns ctx's error, fn's error, or nil once the output ended.
+func (c *Client) FollowLogs(ctx context.Context, q *LogQuery, fn func(LogLine) error) error {
 	q.Follow = true
 	if q.Timeout == 0 {
 		q.Timeout = 30
@@ -108,16 +111,19 @@ func (c *Client) FollowLogs(ctx context.Context, q LogQuery, fn func(LogLine) er
 	for {
 		var r logsResult
 		if err := c.Call(ctx, "process.logs", q, &r); err != nil {
-			return q.Cursor, err
+			return err
 		}
 		q.Cursor = r.Cursor
+		if q.Program != "" {
+			q.ID = r.ID // a program's cursor is into this run
+		}
 		for _, line := range r.Lines {
 			if err := fn(line); err != nil {
-				return q.Cursor, err
+				return err
 			}
 		}
 		if r.Done {
-			return q.Cursor, nil
+			return nil
 		}
 	}
 }

@@ -3,6 +3,7 @@ package supervisordlite_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -78,7 +79,8 @@ func TestFollowLogsUntilTheOutputEnds(t *testing.T) {
 	defer c.RemoveProgram(ctx, "go-logs")
 	var out []string
 	var errBytes []byte
-	cursor, err := c.FollowLogs(ctx, sl.LogQuery{Program: "go-logs", Timeout: 20}, func(l sl.LogLine) error {
+	q := sl.LogQuery{Program: "go-logs", Timeout: 20}
+	err := c.FollowLogs(ctx, &q, func(l sl.LogLine) error {
 		if l.Stream == "stdout" {
 			out = append(out, l.Text)
 		} else {
@@ -91,9 +93,27 @@ func TestFollowLogsUntilTheOutputEnds(t *testing.T) {
 	if err != nil || len(out) != 2 || out[0] != "one" || out[1] != "two" || string(errBytes) != "\xff" {
 		t.Fatalf("FollowLogs: %q %q %v", out, errBytes, err)
 	}
-	again, err := c.FollowLogs(ctx, sl.LogQuery{Program: "go-logs", Cursor: cursor, Timeout: 1},
-		func(l sl.LogLine) error { t.Errorf("a line again: %+v", l); return nil })
-	if err != nil || again != cursor {
-		t.Fatalf("resume: %d (want %d), %v", again, cursor, err)
+	again := q
+	err = c.FollowLogs(ctx, &again, func(l sl.LogLine) error { t.Errorf("a line again: %+v", l); return nil })
+	if err != nil || again.Cursor != q.Cursor || again.ID == 0 {
+		t.Fatalf("resume: %+v (from %+v), %v", again, q, err)
+	}
+}
+
+func TestFollowLogsGoesOnAcrossAProgramsRuns(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	c := dial(t, ctx)
+	spec := fastSpec("go-runs", "sh", "-c", "echo run-$SUPERVISORD_LITE_PROCESS_ID; exit 1")
+	spec.MaxRestarts = ptr(1)
+	st, err := c.AddProgram(ctx, spec)
+	if err != nil {
+		t.Fatalf("AddProgram: %v", err)
+	}
+	defer c.RemoveProgram(ctx, "go-runs")
+	var texts []string
+	q := sl.LogQuery{Program: "go-runs", Timeout: 20}
+	err = c.FollowLogs(ctx, &q, func(l sl.LogLine) error { texts = append(texts, l.Text); return nil })
+	if err != nil || len(texts) != 2 || texts[0] != "run-"+strconv.FormatInt(st.Process.ID, 10) || q.ID <= st.Process.ID {
+		t.Fatalf("FollowLogs: %q, %+v, %v", texts, q, err)
 	}
 }

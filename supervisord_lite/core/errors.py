@@ -64,3 +64,7 @@ class EventsExpired(CoreError):
 
 class BadSince(CoreError):
     """A `since` ahead of the newest event: a cursor from another daemon's history."""
+
+
+class BadRunId(CoreError):
+    """process.logs with a program and an id that is not one of its runs."""

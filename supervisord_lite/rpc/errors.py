@@ -43,6 +43,7 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.NoSuchProgram: ErrorCode.NO_SUCH_PROGRAM,
     errors.EventsExpired: ErrorCode.EVENTS_EXPIRED,
     errors.BadSince: ErrorCode.INVALID_PARAMS,
+    errors.BadRunId: ErrorCode.INVALID_PARAMS,
 }
 
 

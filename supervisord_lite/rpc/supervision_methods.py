@@ -12,6 +12,7 @@ from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc import supervision_models as sm
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.supervision.follow import follow_program
 from supervisord_lite.supervision.policy import Policy, Restart
 from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.supervision.specs import ProgramSpec
@@ -103,43 +104,40 @@ async def events_read(api: Api, ctx: CallContext, p: sm.EventsReadParams) -> dic
 
 async def process_logs(api: Api, ctx: CallContext, p: sm.LogsParams) -> dict[str, Any]:
     sup = _sup(api)
-    if (p.id is None) == (p.program is None):
+    if p.id is None and p.program is None:
         raise RpcError(
             E.INVALID_PARAMS,
-            'Invalid params: give exactly one of "id" (a process) and "program"',
-            {
-                "errors": [
-                    {"loc": ["id"], "msg": "exactly one of id, program", "type": "value_error"}
-                ]
-            },
+            'Invalid params: give "id" (a process), "program", or both (a run of the program)',
+            {"errors": [{"loc": ["id"], "msg": "id or program", "type": "value_error"}]},
         )
     if p.program is not None:
-        record = sup.programs.get(p.program).record
-        if record is None:
-            raise RpcError(
-                E.NOT_STARTED,
-                f"program {p.program!r} has not run yet; program.start it first",
-                {"program": p.program},
-            )
+        program = sup.programs.get(p.program)
+        if program.spec.output is not Output.LOG:
+            raise _no_log(program.run_ids[-1] if program.run_ids else None)
+        run_id, batch = await follow_program(
+            program, sup.logs, sup.events, run_id=p.id, cursor=p.cursor, limit=p.limit,
+            stream=p.stream, follow=p.follow, timeout=p.timeout,
+        )  # fmt: skip
     else:
         assert p.id is not None
         record = api.sv.get(p.id)
-    if record.output is not Output.LOG or sup.logs.log_dir is None:
-        raise RpcError(
-            E.INVALID_PARAMS,
-            f'Invalid params: process {record.id} was not started with output "log", so the '
-            'daemon has no log of it; start processes with output "log" to read them back',
-            {"id": record.id},
-        )
-    batch = await sup.logs.read(
-        record.id,
-        cursor=p.cursor,
-        limit=p.limit,
-        stream=p.stream,
-        follow=p.follow,
-        timeout=p.timeout,
+        if record.output is not Output.LOG or sup.logs.log_dir is None:
+            raise _no_log(record.id)
+        run_id = record.id
+        batch = await sup.logs.read(
+            record.id, cursor=p.cursor, limit=p.limit, stream=p.stream, follow=p.follow,
+            timeout=p.timeout,
+        )  # fmt: skip
+    return {"id": run_id, "lines": batch.lines, "cursor": batch.cursor, "done": batch.done}
+
+
+def _no_log(process_id: int | None) -> RpcError:
+    return RpcError(
+        E.INVALID_PARAMS,
+        f'Invalid params: process {process_id} was not started with output "log", so the '
+        'daemon has no log of it; start processes with output "log" to read them back',
+        {"id": process_id},
     )
-    return {"id": record.id, "lines": batch.lines, "cursor": batch.cursor, "done": batch.done}
 
 
 _P = (E.NO_SUCH_PROGRAM,)

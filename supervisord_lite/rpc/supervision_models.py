@@ -111,8 +111,12 @@ class EventsReadResult(BaseModel):
 
 
 class LogsParams(Params):
-    id: ProcessId | None = None
-    program: ProgramName | None = Field(None, description="Its current (or last) run")
+    id: ProcessId | None = Field(
+        None, description="A process; with program: the run to read from (an answer's id)"
+    )
+    program: ProgramName | None = Field(
+        None, description="A program's runs, one after the other (from its current run if no id)"
+    )
     cursor: Annotated[int, Field(ge=0)] = Field(0, description="0, or a cursor an answer gave")
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
     stream: Literal["stdout", "stderr"] | None = Field(None, description="null: both")
@@ -129,7 +133,10 @@ class LogLine(BaseModel):
 
 
 class LogsResult(BaseModel):
-    id: int
+    id: int = Field(description="The process (run) these lines are from; pass it back as id")
     lines: list[LogLine]
     cursor: int = Field(description="Pass back to read on from here")
-    done: bool = Field(description="The output has ended and every line has been read")
+    done: bool = Field(
+        description="The output has ended and every line has been read (for a program: of its "
+        "last run, and it is not meant to run again)"
+    )

@@ -33,7 +33,8 @@ log = logging.getLogger("supervisord_lite.programs")
 
 STOPPED, STARTING, RUNNING = "stopped", "starting", "running"
 BACKOFF, EXITED, FAILED = "backoff", "exited", "failed"
-_ACTIVE = (STARTING, RUNNING, BACKOFF)  # the states of a program meant to be running
+ACTIVE = (STARTING, RUNNING, BACKOFF)  # the states of a program meant to be running
+_ACTIVE = ACTIVE
 
 
 @dataclass(eq=False)
@@ -47,6 +48,7 @@ class Program:
     restarts: int = 0
     last_exitcode: int | None = None
     timer: asyncio.TimerHandle | None = None  # the pending restart, or the healthy mark
+    run_ids: list[int] = field(default_factory=list)  # the processes of its runs, oldest first
 
     @property
     def name(self) -> str:
@@ -176,6 +178,7 @@ class Programs:
             program=spec.name,
         )
         program.record = record
+        program.run_ids.append(record.id)
         program.runs += 1
         self._set_state(program, STARTING, process=record.id)
         try:

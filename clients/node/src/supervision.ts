@@ -97,26 +97,31 @@ export interface FollowOptions {
 export interface FollowState {
   cursor: number;
   done: boolean;
+  /** The process (run) the cursor is in: for a program, which of its runs. */
+  id?: number;
 }
 
 /**
- * An async iterator over a process's (or a program's current run's) log lines; it ends when the
- * output has ended and every line was read. `state.cursor` says where it is.
+ * An async iterator over a process's log lines, or a program's across its runs; it ends when the
+ * output has ended and every line was read (for a program: once it is not meant to run again).
+ * `state` (`id`, `cursor`) says where it is.
  */
 export async function* followLogs(client: Client, options: FollowOptions, state: FollowState = { cursor: 0, done: false }): AsyncGenerator<LogLine> {
-  const target = options.program !== undefined ? { program: options.program } : { id: options.id };
   state.cursor = options.cursor ?? state.cursor;
+  state.id = options.id ?? state.id;
   while (!state.done && !options.signal?.aborted) {
     const params: Record<string, unknown> = {
-      ...target,
       cursor: state.cursor,
       follow: true,
       timeout: options.timeoutSeconds ?? 30,
     };
+    if (options.program !== undefined) params.program = options.program;
+    if (state.id !== undefined) params.id = state.id;
     if (options.stream) params.stream = options.stream;
-    const r = await client.call<{ lines: LogLine[]; cursor: number; done: boolean }>("process.logs", params, {
+    const r = await client.call<{ id: number; lines: LogLine[]; cursor: number; done: boolean }>("process.logs", params, {
       signal: options.signal,
     });
+    state.id = r.id;
     state.cursor = r.cursor;
     state.done = r.done;
     yield* r.lines;

@@ -91,3 +91,21 @@ describe("logs", () => {
     await removeProgram(client, "node-logs");
   });
 });
+
+describe("a program's runs", () => {
+  test("followLogs goes on across a program's runs and ends once it is failed", TEST_TIMEOUT, async () => {
+    const st = await addProgram(client, {
+      name: "node-runs",
+      target: argv("sh", "-c", "echo run-$SUPERVISORD_LITE_PROCESS_ID; exit 1"),
+      max_restarts: 1,
+      ...FAST,
+    });
+    const state = { cursor: 0, done: false } as { cursor: number; done: boolean; id?: number };
+    const texts = [];
+    for await (const line of followLogs(client, { program: "node-runs", timeoutSeconds: 20 }, state)) texts.push(line.text);
+    assert.equal(texts.length, 2);
+    assert.equal(texts[0], `run-${st.process!.id}`);
+    assert.ok(state.id! > st.process!.id);
+    await removeProgram(client, "node-runs");
+  });
+});

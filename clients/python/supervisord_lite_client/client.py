@@ -282,8 +282,11 @@ class Client:
         follow: bool = True,
         timeout: float = 30.0,
     ) -> LogFollower:
-        """An iterator over a process's (or a program's current run's) captured lines."""
-        target: dict[str, Any] = {"id": process_id} if program is None else {"program": program}
+        """An iterator over a process's captured lines, or a program's across its runs (from
+        `process_id`, one of its runs, or its current run)."""
+        target: dict[str, Any] = {"id": process_id} if process_id is not None else {}
+        if program is not None:
+            target["program"] = program
         return LogFollower(self, target, cursor=cursor, stream=stream, timeout=timeout,
                            follow=follow)  # fmt: skip
 

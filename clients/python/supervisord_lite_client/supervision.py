@@ -76,8 +76,9 @@ def parse_event(obj: Any) -> Event:
 
 class LogFollower:
     """Iterates over a process's log lines, waiting on the daemon for new ones; ends when the
-    output has ended (the process exited and every line was read). `cursor` is where it is:
-    pass it to a new follower (after a reconnect, say) to go on from there."""
+    output has ended (the process exited and every line was read). A program's follower goes on
+    across its runs, and ends once the program is not meant to run again. `cursor` (and, for a
+    program, `run_id`) is where it is: pass them to a new follower to go on from there."""
 
     def __init__(
         self, client: Client, target: dict[str, Any], *, cursor: int, stream: str | None,
@@ -91,6 +92,12 @@ class LogFollower:
         self._follow = follow
         self.done = False
 
+    @property
+    def run_id(self) -> int | None:
+        """The process whose log the cursor is in."""
+        value = self._target.get("id")
+        return None if value is None else int(value)
+
     def batch(self) -> list[LogLine]:
         """One call: the next lines (waiting up to the timeout for one when following)."""
         params: dict[str, Any] = {**self._target, "cursor": self.cursor, "follow": self._follow,
@@ -98,6 +105,8 @@ class LogFollower:
         if self._stream is not None:
             params["stream"] = self._stream
         result = self._client.call("process.logs", params)
+        if "program" in self._target:  # the run read: a program's cursor is into that run
+            self._target["id"] = int(result["id"])
         self.cursor = int(result["cursor"])
         self.done = bool(result["done"])
         return [LogLine(**line) for line in result["lines"]]

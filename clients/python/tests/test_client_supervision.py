@@ -67,3 +67,15 @@ def test_event_errors_are_typed(daemon: Daemon) -> None:
         newest.batch()
         with pytest.raises(InvalidParams):  # a seq from no history of this daemon
             c.events(newest.next + 10**6, timeout=0).batch()
+
+
+def test_a_program_follower_goes_on_across_runs(daemon: Daemon) -> None:
+    argv = ["sh", "-c", "echo run-$SUPERVISORD_LITE_PROCESS_ID; exit 1"]
+    with daemon.client() as c:
+        st = c.add_program("py-runs", Command(argv), max_restarts=1, **FAST)
+        assert st.process is not None
+        follower = c.follow_logs(program="py-runs", timeout=20)
+        texts = [line.text for line in follower]  # ends: the program failed, all runs read
+        assert len(texts) == 2 and texts[0] == f"run-{st.process.id}"
+        assert follower.run_id is not None and follower.run_id > st.process.id
+        c.remove_program("py-runs")
