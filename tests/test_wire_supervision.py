@@ -251,8 +251,11 @@ def test_a_since_older_than_the_ring_is_events_expired(private_dir: Path) -> Non
         stop_daemon(d)
 
 
-def test_nothing_a_child_left_behind_outlives_the_daemon(private_dir: Path) -> None:
-    d = start_daemon(private_dir)
+@pytest.mark.parametrize("mode", [(), ("--no-zygote",)], ids=["zygote", "no-zygote"])
+def test_nothing_a_child_left_behind_outlives_the_daemon(
+    private_dir: Path, mode: tuple[str, ...]
+) -> None:
+    d = start_daemon(private_dir, *mode)
     try:
         with d.client() as c:
             p = create(c, target={"argv": ["sh", "-c", "sleep 1003 & echo $!"]})

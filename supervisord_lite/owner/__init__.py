@@ -8,6 +8,7 @@ are the code that runs in the child and in the zygote.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
@@ -17,6 +18,7 @@ from supervisord_lite.owner.output import LogSink
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader, exitcode_from_waitid
 from supervisord_lite.owner.programs import PopenSpawner
 from supervisord_lite.owner.python_targets import ZygoteSpawner, zygote_can_run
+from supervisord_lite.owner.reaper import Reaper
 from supervisord_lite.owner.spec import seal_inherited_fds
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,12 @@ def make_spawner(
             )
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("no zygote (%s): Python targets start from a fresh interpreter", exc)
-    return PopenSpawner(socket_path=socket_path, logs=logs, cgroups=cgroups)
+    spawner = PopenSpawner(socket_path=socket_path, logs=logs, cgroups=cgroups)
+    try:  # a child subreaper without a zygote too: what children leave behind is ours to end
+        spawner.own_reaper(Reaper(asyncio.get_running_loop()))
+    except (OSError, RuntimeError) as exc:  # RuntimeError: no event loop runs (a unit test)
+        log.warning("not a child subreaper (%s): orphans go to init", exc)
+    return spawner
 
 
 def _cgroups(root: str | None) -> Cgroups | None:

@@ -45,14 +45,23 @@ class PopenSpawner:
         self.cgroups = cgroups
         self._python = python
         self._reaper = reaper
+        self._owned_reaper: Reaper | None = None
         self._devnull: int | None = None
+
+    def own_reaper(self, reaper: Reaper) -> None:
+        """Reap through `reaper` (made for this spawner alone: closed with it)."""
+        self._reaper = reaper
+        self._owned_reaper = reaper
 
     def close(self) -> None:
         """Children need no stopping (each is watched through its own pidfd); only the /dev/null
-        fd kept for programs' stdin is closed."""
+        fd kept for programs' stdin is closed (and a reaper of our own let go)."""
         if self._devnull is not None:
             os.close(self._devnull)
             self._devnull = None
+        owned, self._owned_reaper = self._owned_reaper, None
+        if owned is not None:
+            owned.close()
 
     def _spawn_program(self, argv: list[str], env: dict[str, str], stdout: int, stderr: int) -> int:
         """posix_spawn (vfork + exec in libc, the environment encoded in C) skips Popen's ~60 µs of
