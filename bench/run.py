@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import supervision
 from bench.memory import release_cycles
 from bench.targets import noop
 
@@ -806,6 +807,12 @@ autostart=false
 autorestart=false
 startsecs=0
 startretries=0
+[program:crash]
+command=/bin/false
+autostart=false
+autorestart=true
+startsecs=0
+startretries=0
 """
 
 
@@ -849,6 +856,7 @@ def supervisord_figures(plan: Plan, exe: str, directory: Path, report: Report) -
 
         start_true()
         starts = [per_call(plan.spawn_runs, start_true) for _ in range(plan.reps)]
+        cycle = supervision.supervisord_restart_cycle(proxy, max(5, plan.spawn_runs // 5))
         before = proc_status(proc.pid)
         time.sleep(plan.idle_seconds)
         after = proc_status(proc.pid)
@@ -861,6 +869,11 @@ def supervisord_figures(plan: Plan, exe: str, directory: Path, report: Report) -
         (
             "supervisord: startProcess /bin/true (startsecs=0) + poll to EXITED",
             _fmt(_median(starts), "ms"),
+        ),
+        (
+            "supervisord: a crashing program's restart cycle (autorestart, startsecs=0), "
+            "pid to next pid",
+            _fmt(cycle, "ms"),
         ),
         (
             f"supervisord: idle wake-ups over {plan.idle_seconds:g} s",
@@ -917,6 +930,10 @@ def main(argv: list[str] | None = None) -> int:
             report.rows.append(py_main_noop(plan, daemon, directory))
             log(f"bench: {plan.concurrent} concurrent Python functions")
             report.rows.append(py_concurrent(plan, daemon))
+            log("bench: supervision (restart, log follow)")
+            c = Raw(daemon.path)
+            report.rows += [supervision.restart(plan, c), supervision.follow_latency(plan, c)]
+            c.close()
         finally:
             for server in (echo, floor, daemon, fresh, ephemeral):
                 server.stop()

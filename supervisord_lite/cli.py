@@ -93,6 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
         f"process.release (default {DEFAULT_KEEP_EXITED}; 0 keeps none once its waiting joins "
         "are answered)",
     )
+    serve.add_argument(
+        "--log-dir",
+        type=Path,
+        help='where output "log" is kept (default: a private temporary directory, removed at '
+        "the daemon's stop)",
+    )
+    serve.add_argument(
+        "--event-ring",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="events kept for events.read (default 10000)",
+    )
+    serve.add_argument(
+        "--cgroup-root",
+        type=Path,
+        help="where cgroup v2 is mounted (default /sys/fs/cgroup, used only when systemd marked "
+        "our cgroup delegated); given, a writable cgroup of ours there is used to hold each "
+        "child's tree",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -124,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir.absolute() if args.state_dir else None,
         ephemeral=args.ephemeral,
         keep_exited=args.keep_exited,
+        log_dir=None if args.log_dir is None else args.log_dir.absolute(),
+        event_ring=max(1, args.event_ring),
+        cgroup_root=args.cgroup_root,
     )
     try:
         return asyncio.run(serve(options))

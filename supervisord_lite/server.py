@@ -8,20 +8,28 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from supervisord_lite import systemd
 from supervisord_lite.core.model import Spawner
 from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
-from supervisord_lite.owner import make_spawner, seal_inherited_fds
+from supervisord_lite.owner import (
+    PopenSpawner,
+    ZygoteSpawner,
+    close_trees,
+    make_spawner,
+    seal_inherited_fds,
+)
 from supervisord_lite.owner.keeper_client import KeeperOwner
 from supervisord_lite.owner.spec import reset_inherited_signals
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
-from supervisord_lite.rpc.methods import Api
+from supervisord_lite.rpc.methods import Api, info
 from supervisord_lite.state import directory as state_directory
 from supervisord_lite.state.sqlite import SqliteStore
+from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.transport.connection import BufferBudget
 from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
@@ -43,6 +51,9 @@ class Options:
     state_dir: Path | None = None  # None: state_directory.default_state_dir()
     ephemeral: bool = False  # no keeper and no store: children and records die with the daemon
     keep_exited: int = DEFAULT_KEEP_EXITED  # exited records kept before the oldest are released
+    log_dir: Path | None = None  # output "log" (None: a private temporary directory)
+    event_ring: int = 10_000
+    cgroup_root: Path | None = None  # where cgroup v2 is mounted, to use it without systemd's mark
 
 
 def _discover() -> object:
@@ -92,11 +103,30 @@ async def serve(options: Options) -> int:
     socket_str = str(socket_path) if socket_path else None
     spawner: Spawner
     keeper: KeeperOwner | None = None
+    local: PopenSpawner | ZygoteSpawner | None = None
     store: SqliteStore | None = None
     front_lock: int | None = None
+    temp_logs: tempfile.TemporaryDirectory[str] | None = None
+    supervision: Supervision | None = None
+
+    def output_arrived(process_id: int) -> None:
+        if supervision is not None:
+            supervision.logs.notify(process_id)
+
+    cgroup_root = None if options.cgroup_root is None else str(options.cgroup_root)
     if options.ephemeral:
+        if options.log_dir is None:
+            temp_logs = tempfile.TemporaryDirectory(prefix="supervisord-lite-logs-")
+            log_dir = Path(temp_logs.name)  # mkdtemp makes it 0700
+        else:
+            log_dir = options.log_dir
         spawner = local = make_spawner(
-            socket_path=socket_str, zygote=options.zygote, preload=options.preload
+            socket_path=socket_str,
+            zygote=options.zygote,
+            preload=options.preload,
+            log_dir=str(log_dir),
+            on_output=output_arrived,
+            cgroup_root=cgroup_root,
         )
         supervisor = Supervisor(
             spawner, parent_of=parent_of, on_change=changed, keep_exited=options.keep_exited
@@ -106,10 +136,18 @@ async def serve(options: Options) -> int:
             options.state_dir or state_directory.default_state_dir()
         )
         front_lock = state_directory.lock_front(state_dir)
+        # Output "log" is kept with the records it belongs to, and outlives the front as they do.
+        log_dir = options.log_dir or state_dir / "logs"
         store = SqliteStore(state_dir)
         keeper = await KeeperOwner.connect(
-            state_dir, socket_path=socket_str, zygote=options.zygote, preload=options.preload
+            state_dir,
+            socket_path=socket_str,
+            zygote=options.zygote,
+            preload=options.preload,
+            log_dir=log_dir,
+            cgroup_root=cgroup_root,
         )
+        keeper.on_output = output_arrived
         spawner = keeper
         supervisor = Supervisor(
             keeper,
@@ -119,6 +157,15 @@ async def serve(options: Options) -> int:
             acknowledge=keeper.acknowledge,
             keep_exited=options.keep_exited,
         )
+        store.on_pending = supervisor.persist_soon
+    supervision = Supervision(
+        supervisor,
+        store=store,
+        log_dir=log_dir,
+        info=info,
+        events_capacity=options.event_ring,
+    )
+    if keeper is not None:
         running, exited, lost = supervisor.reattach(await keeper.reattach(supervisor.on_exit_of))
         supervisor.persist()
 
@@ -135,7 +182,7 @@ async def serve(options: Options) -> int:
             exited,
             lost,
         )
-    dispatcher = Dispatcher(Api(supervisor, discover=_discover))
+    dispatcher = Dispatcher(Api(supervisor, discover=_discover, supervision=supervision))
 
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -158,27 +205,42 @@ async def serve(options: Options) -> int:
     notifier.attach(loop)
     notifier.ready(f"serving on {where}, 0 running")
     log.info("supervisord-lite %s serving on %s (pid %d)", _version(), where, os.getpid())
+    log.info(
+        'each child\'s tree is held by %s; output "log" goes to %s',
+        "the keeper (its own log line says how)"
+        if local is None
+        else "a cgroup v2 of its own"
+        if local.cgroups is not None
+        else "its process group",
+        log_dir,
+    )
     if lock_fd is not None:
         log.info(
             'try: echo \'{"jsonrpc":"2.0","id":1,"method":"daemon.info"}\' | socat - UNIX-CONNECT:%s',
             options.socket_path,
         )
 
+    await supervision.programs.resume()
     await stop.wait()
 
     log.info("stopping: terminating %d running process(es)", supervisor.running)
     notifier.stopping()
     for server in servers:
         server.close()
+    await supervision.programs.shutdown()  # each program with its own stop signal and timeout
     await supervisor.shutdown(options.grace)  # records are written, exits acknowledged
+    supervision.close()
     if keeper is not None:
-        keeper.close(quit=True)  # the keeper ends too, and the zygote with it
-    else:
+        keeper.close(quit=True)  # the keeper ends too (the zygote, and what children left)
+    elif local is not None:
         local.close()  # the zygote and its spares go too
+        close_trees(local)  # nothing a child left behind outlives the daemon
     if store is not None:
         store.close()
     if front_lock is not None:
         os.close(front_lock)
+    if temp_logs is not None:
+        temp_logs.cleanup()
     if lock_fd is not None:
         options.socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

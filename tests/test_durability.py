@@ -197,8 +197,9 @@ def test_state_files_are_private_and_an_open_directory_is_refused(private_dir: P
             run(c, target=None)
         state = d.state_dir
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
-        for f in state.iterdir():
-            assert stat.S_IMODE(f.lstat().st_mode) == 0o600, f
+        for f in state.rglob("*"):  # logs/ too: directories 0700, everything else 0600
+            mode = f.lstat().st_mode
+            assert stat.S_IMODE(mode) == (0o700 if stat.S_ISDIR(mode) else 0o600), f
         assert {"state.sqlite3", "keeper.sock"} <= {f.name for f in state.iterdir()}
     finally:
         stop_daemon(d)

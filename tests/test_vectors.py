@@ -35,6 +35,10 @@ KNOWN_DISCREPANCIES: dict[str, str] = {}
 
 # Codes no vector can show from a plain connection, and why.
 UNREACHABLE = {
+    ErrorCode.EVENTS_EXPIRED: (
+        "1015 needs more events than the ring keeps (10,000 by default); "
+        "tests/test_wire_supervision.py shows it on a daemon with a small --event-ring"
+    ),
     ErrorCode.INTERNAL_ERROR: "only a daemon bug answers -32603",
     ErrorCode.SHUTTING_DOWN: (
         "1009 needs a start while the daemon stops (after SIGTERM); a replayer cannot time it"

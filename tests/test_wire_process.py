@@ -95,9 +95,14 @@ def test_process_info_fields_through_a_life(c: RawClient) -> None:
         "state": "created",
         "pid": None,
         "exitcode": None,
+        "program": None,
+        "argv": [],
+        "started_at": None,
+        "exited_at": None,
     }
     assert c.call("process.info", {"id": p["id"]}) == p
     s = sleeper(c)
+    assert s["argv"] == ["sleep", "1000"] and s["started_at"] and s["exited_at"] is None
     try:
         assert s["exitcode"] is None and pid_exists(s["pid"])
         # The pid is the program's own. start answers once the child's exec has begun (vfork
@@ -113,6 +118,7 @@ def test_process_info_fields_through_a_life(c: RawClient) -> None:
         assert killed["id"] == s["id"]
     done = join(c, s["id"])
     assert done["pid"] == s["pid"] and done["exitcode"] == -9
+    assert done["started_at"] == s["started_at"] and done["exited_at"] >= done["started_at"]
     assert c.call("process.info", {"id": s["id"]}) == done
 
 

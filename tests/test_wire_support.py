@@ -19,7 +19,9 @@ from tests.wire import RawClient, terminate
 REPO = str(Path(__file__).resolve().parent.parent)
 PY = sys.executable
 MIB4 = 4 * 1024 * 1024
-INFO_KEYS = {"id", "name", "parent", "state", "pid", "exitcode"}
+INFO_KEYS = {"id", "name", "parent", "state", "pid", "exitcode", "program", "argv", "started_at",
+             "exited_at"}  # fmt: skip
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 HEX = re.compile(r"^[0-9a-f]+$")
 # A Python traceback or a source location: what the daemon's own exceptions would show.
 LEAK = re.compile(r'Traceback|File "|, line \d+|site-packages|supervisord_lite[./]')
@@ -76,6 +78,11 @@ def assert_info(info: Any) -> dict[str, Any]:
     assert type(info["id"]) is int and info["id"] > 0, info
     assert isinstance(info["name"], str), info
     assert info["state"] in ("created", "running", "exited", "lost"), info
+    assert isinstance(info["argv"], list) and all(isinstance(a, str) for a in info["argv"]), info
+    assert info["program"] is None or isinstance(info["program"], str), info
+    for stamp in ("started_at", "exited_at"):
+        assert info[stamp] is None or RFC3339.match(info[stamp]), info
+    assert (info["started_at"] is None) == (info["pid"] is None), info
     return info
 
 

@@ -486,8 +486,10 @@ func TestAuthKeys(t *testing.T) {
 	if err := c.Call(ctx, "process.info", map[string]any{"id": a.ID()}, &raw); err != nil {
 		t.Fatalf("process.info: %v", err)
 	}
+	documented := map[string]bool{"id": true, "name": true, "parent": true, "state": true, "pid": true,
+		"exitcode": true, "program": true, "argv": true, "started_at": true, "exited_at": true}
 	for k := range raw {
-		if k != "id" && k != "name" && k != "parent" && k != "state" && k != "pid" && k != "exitcode" {
+		if !documented[k] {
 			t.Fatalf("ProcessInfo has the member %q: %v", k, raw)
 		}
 	}

@@ -27,6 +27,9 @@ const (
 	ErrAccessDenied     ErrorCode = 1016 // another user's process; prove its key (Authenticate)
 	ErrAuthFailed       ErrorCode = 1017 // daemon.authenticate: wrong key, or no challenge asked
 	ErrTooLarge         ErrorCode = 1021 // a batch with too many members, or too large a reply
+	ErrProgramExists    ErrorCode = 1013 // program.add with a name taken; data: {"name"}
+	ErrNoSuchProgram    ErrorCode = 1014 // no program has this name; data: {"name"}
+	ErrEventsExpired    ErrorCode = 1015 // events after since left the ring; data: {"oldest"}
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -54,6 +57,9 @@ var codeNames = map[ErrorCode]string{
 	ErrAccessDenied:     "AccessDenied",
 	ErrAuthFailed:       "AuthenticationFailed",
 	ErrTooLarge:         "TooLarge",
+	ErrProgramExists:    "ProgramExists",
+	ErrNoSuchProgram:    "NoSuchProgram",
+	ErrEventsExpired:    "EventsExpired",
 	ErrParse:            "ParseError",
 	ErrInvalidRequest:   "InvalidRequest",
 	ErrMethodNotFound:   "MethodNotFound",

@@ -29,6 +29,12 @@ type ProcessInfo struct {
 	State    State  `json:"state"`
 	Pid      *int   `json:"pid"`      // nil until started
 	ExitCode *int   `json:"exitcode"` // nil until ended (for ever if lost); minus the signal number if a signal ended it
+	// Protocol 1.1: the program this process is a run of (nil for none), what it runs (an argv, or
+	// a callable's "module:function"), and when it started and ended (RFC 3339 UTC; nil until then).
+	Program   *string  `json:"program,omitempty"`
+	Argv      []string `json:"argv,omitempty"`
+	StartedAt *string  `json:"started_at,omitempty"`
+	ExitedAt  *string  `json:"exited_at,omitempty"`
 }
 
 // ProcessOptions are the arguments of NewProcess, as in processing.Process(target, args, kwargs, name).

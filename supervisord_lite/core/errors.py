@@ -60,3 +60,23 @@ class AccessDenied(CoreError):
 
 class AuthenticationFailed(CoreError):
     """A key could not be proven: no challenge was asked, or the response is wrong."""
+
+
+class ProgramExists(CoreError):
+    pass
+
+
+class NoSuchProgram(CoreError):
+    pass
+
+
+class EventsExpired(CoreError):
+    """The events after the reader's `since` have left the ring (data: the oldest seq kept)."""
+
+
+class BadSince(CoreError):
+    """A `since` ahead of the newest event: a cursor from another daemon's history."""
+
+
+class BadRunId(CoreError):
+    """process.logs with a program and an id that is not one of its runs."""

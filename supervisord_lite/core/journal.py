@@ -34,6 +34,7 @@ class Journal:
         self._dirty: dict[int, ProcessRecord | None] = {}  # None: released, to delete
         self._handle: asyncio.TimerHandle | None = None
         self._forgotten: list[int] = []  # released before their exit was acknowledged
+        self._flushing = False
 
     @property
     def holds_exits(self) -> bool:
@@ -56,6 +57,11 @@ class Journal:
             self._forgotten.append(record.id)
         self._schedule()
 
+    def soon(self) -> None:
+        """Someone else put a document in the store: write it with the next batch, soon."""
+        if not self._flushing:
+            self._schedule()
+
     def _schedule(self) -> None:
         if self._handle is not None:
             return
@@ -73,6 +79,7 @@ class Journal:
             self._handle = None
         dirty, self._dirty = self._dirty, {}
         acknowledged, self._forgotten = self._forgotten, []
+        self._flushing = True
         for key, record in dirty.items():
             if record is None:
                 self.store.delete(PROCESS, key)
@@ -82,6 +89,7 @@ class Journal:
                 record.unacknowledged = False
                 acknowledged.append(key)
         self.store.put(META, "daemon", {**self._meta(), "clean": clean})
+        self._flushing = False
         self.store.flush()
         if acknowledged and self._acknowledge is not None:
             self._acknowledge(acknowledged)

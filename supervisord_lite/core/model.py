@@ -32,6 +32,7 @@ class Output(enum.StrEnum):
     DAEMON = "daemon"  # the daemon's own stderr (the journal under systemd)
     NULL = "null"
     PASSED = "passed"  # file descriptors passed by the caller
+    LOG = "log"  # pipes the owner reads into rotated log files (process.logs reads them back)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class SpawnRequest:
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
     record: Mapping[str, Any] | None = None  # lineage, for a durable owner to hand back
     run_as: RunAs | None = None  # None: the daemon's own user
+    log_max_bytes: int = 10 * 1024 * 1024  # output LOG: a log file is rotated past this size
+    log_backups: int = 3  # output LOG: rotated files kept besides the current one
+    kill_leftovers: bool = False  # at its exit, what is left of its tree is killed (programs)
     # Who created it, for the child's multiprocessing.parent_process(); None for nobody known.
     parent_pid: int | None = None
     parent_name: str | None = None
@@ -174,3 +178,27 @@ class ProcessRecord:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
     spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)
+    program: str | None = None  # the program this process is a run of (supervision/)
+    output: Output | None = None  # set at start
+    started_at: str | None = None  # RFC 3339 UTC, set when the child has a pid
+    exited_at: str | None = None
+    started_mono: float | None = None  # time.monotonic() at start: run times for the log
+    run_time: float | None = None  # seconds from start to exit
+
+    @property
+    def command(self) -> list[str]:
+        """What the process runs, for a status table: an argv target's program and arguments, a
+        callable's "module:function", ["<pickle>"] for a pickled callable, [] for no target."""
+        target = self.target
+        if target.kind is TargetKind.ARGV:
+            return [*target.argv, *self.args]
+        if target.kind is TargetKind.CALLABLE:
+            return [target.ref or ""]
+        if target.kind is TargetKind.PICKLE:
+            return ["<pickle>"]
+        return []
+
+
+EventHook = Callable[[str, ProcessRecord], None]
+"""Called by the core on each state change of a process: ("created" | "started" | "exited",
+record). The supervision layer turns these into events, log lines and restarts."""

@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from supervisord_lite.core.model import (
+    Output,
     ProcessRecord,
     RunAs,
     State,
@@ -84,6 +85,7 @@ def lineage(record: ProcessRecord) -> dict[str, Any]:
         "identity": list(record.identity),
         "parent": record.parent_id,
         "owner_uid": record.owner_uid,
+        "program": record.program,
     }
 
 
@@ -106,6 +108,7 @@ def from_request(request: Mapping[str, Any], known: Mapping[int, ProcessRecord])
         state=State.RUNNING,
         owner_uid=meta.get("owner_uid", -1),
         run_as=run_as_from_dict(request.get("run_as")),
+        program=meta.get("program"),
     )
 
 
@@ -127,6 +130,11 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "lost_reason": record.lost_reason,
         "owner_uid": record.owner_uid,  # who may see and control it (docs/security.md)
         "creator_pid": record.creator_pid,
+        "program": record.program,  # supervision: which program this is a run of
+        "output": None if record.output is None else record.output.value,
+        "started_at": record.started_at,
+        "exited_at": record.exited_at,
+        "run_time": record.run_time,
         "run_as": run_as_to_dict(record.run_as),
     }
 
@@ -153,6 +161,11 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         owner_uid=doc.get("owner_uid", -1),
         run_as=run_as_from_dict(doc.get("run_as")),
         creator_pid=doc.get("creator_pid"),
+        program=doc.get("program"),
+        output=None if doc.get("output") is None else Output(doc["output"]),
+        started_at=doc.get("started_at"),
+        exited_at=doc.get("exited_at"),
+        run_time=doc.get("run_time"),
     )
     if record.state in (State.EXITED, State.LOST):
         record.exited.set()

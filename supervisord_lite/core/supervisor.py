@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import signal
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
@@ -22,6 +23,7 @@ from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
     FINAL_STATES,
     Child,
+    EventHook,
     Output,
     ProcessRecord,
     RunAs,
@@ -34,6 +36,7 @@ from supervisord_lite.core.model import (
 )
 from supervisord_lite.core.persistence import from_document, from_request, lineage
 from supervisord_lite.core.store import META, PROCESS, Store
+from supervisord_lite.core.times import rfc3339
 from supervisord_lite.eager import resume
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class Supervisor:
         store: Store | None = None,
         acknowledge: Callable[[list[int]], None] | None = None,
         keep_exited: int = DEFAULT_KEEP_EXITED,
+        on_event: EventHook | None = None,
     ) -> None:
         """With a `store`, records are durable (loaded here, written in batches); `acknowledge`
         tells a durable owner which exits are stored, so it may forget them."""
@@ -69,6 +73,7 @@ class Supervisor:
         self._daemon_pid = os.getpid() if daemon_pid is None else daemon_pid
         self._uid = os.geteuid()
         self._on_change = on_change or (lambda: None)
+        self.on_event: EventHook = on_event or (lambda kind, record: None)
         self.authkey = new_authkey()  # the daemon is the main process
         self._records: dict[int, ProcessRecord] = {}  # in id order: ids only grow
         # Ids of exited (or lost) records, in the order they ended: the oldest beyond
@@ -165,6 +170,7 @@ class Supervisor:
         run_as: RunAs | None = None,
         authkey: str | None = None,
         caller_pid: int | None = None,
+        program: str | None = None,
     ) -> ProcessRecord:
         """A new record. `authkey` is the creator's own key when it says it (a Python caller's
         `current_process().authkey`), else the one it inherits: the caller's, or the daemon's."""
@@ -198,11 +204,13 @@ class Supervisor:
             owner_uid=self._uid if owner_uid is None else owner_uid,
             run_as=run_as,
             creator_pid=caller_pid,
+            program=program,
         )
         self._records[record.id] = record
         if caller is not None:
             self._touch(caller)
         self._touch(record)
+        self.on_event("created", record)
         return record
 
     async def start(
@@ -211,8 +219,10 @@ class Supervisor:
         *,
         output: Output = Output.DAEMON,
         fds: tuple[int, int] | None = None,
+        spawn_options: Mapping[str, Any] | None = None,
     ) -> ProcessRecord:
-        """Start once. The fds (if any) are the spawner's to close, on every path."""
+        """Start once. The fds (if any) are the spawner's to close, on every path.
+        `spawn_options` are more SpawnRequest fields (log rotation, kill_leftovers)."""
         try:
             record = self.get(process_id)
             if record.starting or record.state is not State.CREATED:
@@ -226,7 +236,8 @@ class Supervisor:
             _close_fds(fds)
             raise
         record.starting = True
-        start = self._start(record, output, fds)
+        record.output = output
+        start = self._start(record, output, fds, spawn_options)
         try:
             waiting = start.send(None)
         except StopIteration as done:
@@ -241,7 +252,11 @@ class Supervisor:
         return await asyncio.shield(task)
 
     async def _start(
-        self, record: ProcessRecord, output: Output, fds: tuple[int, int] | None
+        self,
+        record: ProcessRecord,
+        output: Output,
+        fds: tuple[int, int] | None,
+        spawn_options: Mapping[str, Any] | None,
     ) -> ProcessRecord:
         request = SpawnRequest(
             process_id=record.id,
@@ -256,6 +271,7 @@ class Supervisor:
             run_as=record.run_as,
             parent_pid=record.creator_pid,
             parent_name=_creator_name(record),
+            **(spawn_options or {}),
         )
         # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
         # leaves no child behind when it raises) or `running`, never stuck `starting` (a join
@@ -283,12 +299,18 @@ class Supervisor:
             ) from None
         record.child = child
         record.pid = pid
-        if record.state is State.CREATED:  # not already reported as exited
+        record.started_mono = time.monotonic()
+        record.started_at = rfc3339()
+        reported = record.state is State.EXITED  # an exit reported before the spawn returned
+        if record.state is State.CREATED:  # not already reported as exited (or lost)
             record.state = State.RUNNING
             self._by_pid[pid] = record
         record.starting = False
         _settle(record)
         self._touch(record)
+        self.on_event("started", record)
+        if reported:
+            self._report_exit(record)
         self._changed()
         try:
             problem = await child.loaded()
@@ -382,6 +404,7 @@ class Supervisor:
         self._forget(record)
 
     def _forget(self, record: ProcessRecord) -> None:
+        self.on_event("released", record)
         del self._records[record.id]
         self._finished.pop(record.id, None)
         if self._journal is not None:
@@ -420,6 +443,8 @@ class Supervisor:
         record.state = State.EXITED
         record.child = None  # its pidfd and pipes are gone; nothing is left to hold
         record.unacknowledged = self._journal is not None and self._journal.holds_exits
+        if record.started_mono is not None:  # else reported once the spawn has returned
+            self._report_exit(record)
         self._touch(record)
         self._finish(record)
 
@@ -443,6 +468,7 @@ class Supervisor:
             "process %d (%s, pid %s) is lost: %s", record.id, record.name, record.pid, reason
         )
         self._touch(record)
+        self.on_event("lost", record)
         self._finish(record)
         return record
 
@@ -511,10 +537,35 @@ class Supervisor:
             "last_id": self._last_id,
         }
 
+    def persist_soon(self) -> None:
+        """Another layer put something in the store: it goes with the next batch, soon."""
+        if self._journal is not None:
+            self._journal.soon()
+
     def persist(self, *, clean: bool = False) -> None:
         """Write what changed now (at a stop, or when a test asks)."""
         if self._journal is not None:
             self._journal.flush(clean=clean)
+
+    def _report_exit(self, record: ProcessRecord) -> None:
+        """The "exited" event, with its run time (the supervision layer logs and restarts)."""
+        assert record.started_mono is not None
+        record.run_time = time.monotonic() - record.started_mono
+        record.exited_at = rfc3339()
+        self.on_event("exited", record)
+
+    async def stop(self, process_id: int, signum: int, timeout: float) -> ProcessRecord:
+        """Send `signum` (to the process's whole tree, as every signal is sent), wait up to
+        `timeout` seconds for the exit, then SIGKILL and wait for it (systemd's stop)."""
+        record = await self.send_signal(process_id, signum)
+        if record.state is State.RUNNING:
+            try:
+                await asyncio.wait_for(asyncio.shield(record.exited.wait()), timeout)
+            except TimeoutError:
+                if record.state is State.RUNNING and record.child is not None:
+                    record.child.signal(signal.SIGKILL)
+                await record.exited.wait()
+        return record
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""

@@ -29,6 +29,7 @@ from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import Child
+from supervisord_lite.owner import PopenSpawner, ZygoteSpawner, close_trees, make_spawner
 from supervisord_lite.owner.link import LINK_VERSION, SOCKET_NAME, Link, request_from_dict
 from supervisord_lite.owner.spec import reset_inherited_signals
 
@@ -48,7 +49,7 @@ class Kept:
 
 
 class Keeper:
-    def __init__(self, listener: socket.socket, spawner: Any) -> None:
+    def __init__(self, listener: socket.socket, spawner: PopenSpawner | ZygoteSpawner) -> None:
         self._loop = asyncio.get_running_loop()
         self._listener = listener
         self._spawner = spawner
@@ -68,15 +69,15 @@ class Keeper:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            log.warning("keeper: accept failed: %s", exc)
+            log.warning("accept failed: %s", exc)
             return
         uid = _peer_uid(sock)
         if uid not in (0, os.geteuid()):
-            log.warning("keeper: refused a connection from uid %d", uid)
+            log.warning("refused a connection from uid %d", uid)
             sock.close()
             return
         if self._link is not None:
-            log.warning("keeper: a front is already attached; refused a second one")
+            log.warning("a front is already attached; refused a second one")
             sock.close()
             return
         self._link = Link(sock)
@@ -94,7 +95,7 @@ class Keeper:
             if not self._kept:
                 self.done.set()  # nothing to keep and nobody to tell: a new front starts anew
                 return
-            log.info("keeper: the front went away; holding %d process(es)", len(self._kept))
+            log.info("the front went away; holding %d process(es)", len(self._kept))
 
     def _send(self, message: dict[str, Any]) -> None:
         link = self._link
@@ -120,7 +121,7 @@ class Keeper:
                 self._detach()
                 return
             except ValueError as exc:  # not JSON: a front of another kind; drop it
-                log.error("keeper: a message it cannot read (%s); dropping the front", exc)
+                log.error("a message it cannot read (%s); dropping the front", exc)
                 self._detach()
                 return
             if got is None:
@@ -153,12 +154,12 @@ class Keeper:
         elif op == "quit":
             self.done.set()
         else:
-            log.warning("keeper: unknown op %r", op)
+            log.warning("unknown op %r", op)
 
     def _hello(self, message: dict[str, Any]) -> None:
         if message.get("version") != LINK_VERSION:
             log.error(
-                "keeper: the front speaks link version %r, this keeper %d; restart them together",
+                "the front speaks link version %r, this keeper %d; restart them together",
                 message.get("version"),
                 LINK_VERSION,
             )
@@ -195,7 +196,7 @@ class Keeper:
             self._send({"op": "failed", "id": process_id, "message": exc.message, "data": exc.data})
             return
         except Exception as exc:  # the front must hear of it, or the start hangs there
-            log.exception("keeper: process %d could not be started", process_id)
+            log.exception("process %d could not be started", process_id)
             self._send({"op": "failed", "id": process_id, "message": f"cannot start it: {exc}"})
             return
         kept = self._kept.get(process_id)
@@ -223,13 +224,15 @@ class Keeper:
         kept.child = None
         self._send({"op": "exit", "id": process_id, "code": code})
 
+    def output(self, process_id: int) -> None:
+        self._send({"op": "output", "id": process_id})
+
     def close(self) -> None:
         self._loop.remove_reader(self._listener.fileno())
         self._listener.close()
         self._detach()
-        close = getattr(self._spawner, "close", None)
-        if close is not None:
-            close()
+        self._spawner.close()
+        close_trees(self._spawner)  # nothing a child left behind outlives a real stop
 
 
 def _has_gate(child: Child) -> bool:
@@ -243,7 +246,7 @@ def _peer_uid(sock: socket.socket) -> int:
 
 def _retrieve(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("keeper: a spawn failed: %s", task.exception())
+        log.error("a spawn failed: %s", task.exception())
 
 
 def bind(state_dir: Path) -> tuple[socket.socket, int]:
@@ -269,12 +272,37 @@ def bind(state_dir: Path) -> tuple[socket.socket, int]:
 
 
 async def _serve(listener: socket.socket, args: list[str]) -> None:
-    from supervisord_lite.owner import make_spawner
-
     socket_path = args[0] or None
     zygote = "--no-zygote" not in args
-    preload = [args[i + 1] for i, a in enumerate(args) if a == "--preload" and i + 1 < len(args)]
-    spawner = make_spawner(socket_path=socket_path, zygote=zygote, preload=preload)
+
+    def values(flag: str) -> list[str]:
+        return [args[i + 1] for i, a in enumerate(args) if a == flag and i + 1 < len(args)]
+
+    def last(flag: str) -> str | None:
+        given = values(flag)
+        return given[-1] if given else None
+
+    log_dir = last("--log-dir")
+    if log_dir is not None:
+        Path(log_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    keeper: Keeper | None = None
+
+    def output(process_id: int) -> None:  # a log grew: the front wakes its followers
+        if keeper is not None:
+            keeper.output(process_id)
+
+    spawner = make_spawner(
+        socket_path=socket_path,
+        zygote=zygote,
+        preload=values("--preload"),
+        log_dir=log_dir,
+        on_output=output,
+        cgroup_root=last("--cgroup-root"),
+    )
+    log.info(
+        "each child's tree is held by %s",
+        "a cgroup v2 of its own" if spawner.cgroups is not None else "its process group",
+    )
     keeper = Keeper(listener, spawner)
     loop = asyncio.get_running_loop()
     # The keeper outlives the front's stops and crashes; only the front's quit ends it (SIGTERM

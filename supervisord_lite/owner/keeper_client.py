@@ -78,6 +78,7 @@ class KeeperOwner:
         self.loading: dict[int, RemoteChild] = {}
         self.loaded_early: dict[int, str | None] = {}  # reports that came before anyone asked
         self.on_lost: Callable[[list[int]], None] = lambda ids: None
+        self.on_output: Callable[[int], None] = lambda process_id: None  # a log grew
         self._closing = False
         self._loop.add_reader(link.fileno(), self._readable)
 
@@ -90,12 +91,22 @@ class KeeperOwner:
         socket_path: str | None,
         zygote: bool = True,
         preload: Iterable[str] = (),
+        log_dir: Path | None = None,
+        cgroup_root: str | None = None,
         python: str = sys.executable,
     ) -> KeeperOwner:
         path = state_dir / SOCKET_NAME
         sock = _connect(path)
         if sock is None:
-            _launch(state_dir, socket_path, zygote=zygote, preload=preload, python=python)
+            _launch(
+                state_dir,
+                socket_path,
+                zygote=zygote,
+                preload=preload,
+                log_dir=log_dir,
+                cgroup_root=cgroup_root,
+                python=python,
+            )
             sock = _connect(path)
             if sock is None:
                 raise KeeperGone(f"the keeper did not start: nothing listens on {path}")
@@ -191,7 +202,9 @@ class KeeperOwner:
     def _handle(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         process_id = message.get("id")
-        if op == "exit":
+        if op == "output":
+            self.on_output(int(message["id"]))
+        elif op == "exit":
             assert isinstance(process_id, int)
             entry = self._children.pop(process_id, None)
             if entry is not None:
@@ -269,6 +282,8 @@ def _launch(
     *,
     zygote: bool,
     preload: Iterable[str],
+    log_dir: Path | None,
+    cgroup_root: str | None,
     python: str,
 ) -> None:
     """Start a keeper for this state directory; returns once its socket listens."""
@@ -277,7 +292,13 @@ def _launch(
         argv.append("--no-zygote")
     for module in preload:
         argv += ["--preload", module]
-    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    if log_dir is not None:
+        argv += ["--log-dir", str(log_dir)]
+    if cgroup_root is not None:
+        argv += ["--cgroup-root", cgroup_root]
+    # Not the daemon's systemd variables (the keeper must not answer for it), but JOURNAL_STREAM:
+    # the keeper writes to the same stderr, and logs for the journal when it is one.
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV or k == "JOURNAL_STREAM"}
     # Run in place (it detaches itself): its exit status says whether the socket listens.
     result = subprocess.run(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, check=False

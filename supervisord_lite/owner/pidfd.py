@@ -15,9 +15,13 @@ import subprocess
 from typing import TYPE_CHECKING, NoReturn
 
 from supervisord_lite.core.model import ExitCallback
+from supervisord_lite.owner import tree
 from supervisord_lite.owner.spec import cannot_start
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from supervisord_lite.owner.cgroups import ChildCgroup
     from supervisord_lite.owner.reaper import Reaper
 
 
@@ -99,6 +103,9 @@ class PidfdChild:
         popen: subprocess.Popen[bytes] | None = None,
         reaper: Reaper | None = None,
         gate: int | None = None,
+        kill_leftovers: bool = False,
+        cgroup: ChildCgroup | None = None,
+        on_reaped: Callable[[], None] | None = None,
     ) -> None:
         # A Popen object is kept alive for the child's whole life: a dropped one could let the
         # stdlib reap the child and steal its exit status.
@@ -109,6 +116,9 @@ class PidfdChild:
         self._status = status
         self._reaper = reaper
         self._gate = gate  # closing it lets the child run its target (see child.bootstrap)
+        self._kill_leftovers = kill_leftovers  # its process group dies with it (programs)
+        self._cgroup = cgroup  # its tree's cgroup v2, where the owner has one for it
+        self._on_reaped = on_reaped
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
         except OSError as exc:  # EMFILE, say: a child that cannot be watched must not run on
@@ -149,6 +159,13 @@ class PidfdChild:
         if pidfd is None:
             return True
         try:
+            if self._kill_leftovers:
+                if os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                    return False
+                # Still a zombie, so its pid (its group's id) cannot have been reused yet.
+                tree.kill_group(self._pid, signal.SIGKILL)
+                if self._cgroup is not None:
+                    self._cgroup.signal(signal.SIGKILL)
             result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
         except ChildProcessError:
             if self._reaper is not None:
@@ -171,6 +188,8 @@ class PidfdChild:
             self._reaper.unadopted.discard(self)
         if self.popen is not None:
             self.popen.returncode = code
+        if self._on_reaped is not None:
+            self._on_reaped()
         self._on_exit(code)
         return True
 
@@ -190,9 +209,15 @@ class PidfdChild:
             self._watching = False
 
     def signal(self, signum: int) -> None:
+        """Signal the child and its whole tree: the child through its pidfd (no recycled pid can
+        be hit), and its process group (every child leads one: setsid at start), whose id cannot
+        be reused while the child is not reaped."""
         if self._pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signum)
+            tree.kill_group(self._pid, signum)
+            if self._cgroup is not None:  # what left the group is in the cgroup still
+                self._cgroup.signal(signum)
 
     def _open_gate(self) -> None:
         gate, self._gate = self._gate, None

@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
+from supervisord_lite.owner.cgroups import Cgroups
+from supervisord_lite.owner.output import LogSink, redirect
 from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
 from supervisord_lite.owner.programs import PopenSpawner
 from supervisord_lite.owner.reaper import Reaper
@@ -212,11 +214,17 @@ class ZygoteSpawner:
         preload: Iterable[str] = (),
         spares: int = 2,
         python: str = sys.executable,
+        logs: LogSink | None = None,
+        cgroups: Cgroups | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._spares = spares
         self.reaper = Reaper(self._loop)
-        self._fresh = PopenSpawner(socket_path=socket_path, python=python, reaper=self.reaper)
+        self._fresh = PopenSpawner(
+            socket_path=socket_path, python=python, reaper=self.reaper, logs=logs, cgroups=cgroups
+        )
+        self.cgroups = cgroups
+        self.logs = logs
         self._python = python
         self._preload = tuple(preload)
         self.zygote: _Zygote | None = None
@@ -297,6 +305,7 @@ class ZygoteSpawner:
 
     # -- spawning --------------------------------------------------------------------------
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> PidfdChild:
+        request = redirect(self.logs, request)
         # The zygote's children are the daemon's user: another user takes a fresh interpreter.
         zygote = None if request.run_as is not None else self._zygote_for(request.target)
         if zygote is None:
@@ -371,8 +380,16 @@ class ZygoteSpawner:
                 code = int(line[5:])
                 raise cannot_start(request.target.cwd, OSError(code, os.strerror(code)))
             handed = True
-            return PidfdChild(
-                int(line), on_exit, loop, status=status, reaper=self.reaper, gate=gate_w
+            pid = int(line)
+            return PidfdChild(  # its gate is still shut: it is in its cgroup before it runs
+                pid,
+                on_exit,
+                loop,
+                status=status,
+                reaper=self.reaper,
+                gate=gate_w,
+                kill_leftovers=request.kill_leftovers,
+                **self._fresh.tree(request.process_id, pid),
             )
         except BaseException:
             if not handed:

@@ -28,6 +28,9 @@ class ErrorCode(enum.IntEnum):
     ACCESS_DENIED = 1016
     AUTHENTICATION_FAILED = 1017
     TOO_LARGE = 1021
+    PROGRAM_EXISTS = 1013
+    NO_SUCH_PROGRAM = 1014
+    EVENTS_EXPIRED = 1015
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -43,6 +46,11 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.StillRunning: ErrorCode.STILL_RUNNING,
     errors.AccessDenied: ErrorCode.ACCESS_DENIED,
     errors.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    errors.ProgramExists: ErrorCode.PROGRAM_EXISTS,
+    errors.NoSuchProgram: ErrorCode.NO_SUCH_PROGRAM,
+    errors.EventsExpired: ErrorCode.EVENTS_EXPIRED,
+    errors.BadSince: ErrorCode.INVALID_PARAMS,
+    errors.BadRunId: ErrorCode.INVALID_PARAMS,
 }
 
 

@@ -12,7 +12,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisord_lite import PROTOCOL_VERSION, __version__
 from supervisord_lite.core import errors
@@ -39,7 +39,11 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.rpc.supervision_methods import SUPERVISION_METHODS
 from supervisord_lite.rpc.users import gid_of, resolve_user, uid_of
+
+if TYPE_CHECKING:
+    from supervisord_lite.supervision.service import Supervision
 
 
 @dataclass
@@ -81,6 +85,10 @@ def info(record: ProcessRecord) -> dict[str, Any]:
         "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
+        "program": record.program,
+        "argv": record.command,
+        "started_at": record.started_at,
+        "exited_at": record.exited_at,
     }
 
 
@@ -113,11 +121,16 @@ def to_core_target(target: m.ArgvTarget | m.CallableTarget | m.PickleTarget | No
 
 class Api:
     def __init__(
-        self, supervisor: Supervisor, *, discover: Callable[[], Any] | None = None
+        self,
+        supervisor: Supervisor,
+        *,
+        discover: Callable[[], Any] | None = None,
+        supervision: Supervision | None = None,
     ) -> None:
         self.sv = supervisor
         self._discover = discover
         self._uid = os.geteuid()
+        self.supervision = supervision
 
     def caller(self, ctx: CallContext) -> ProcessRecord | None:
         peer = ctx.peer
@@ -253,9 +266,11 @@ class Api:
         self.mine(ctx, p.id)
         self.sv.release(p.id)
 
-    async def terminate(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
+    async def terminate(self, ctx: CallContext, p: m.TerminateParams) -> dict[str, Any]:
         self.mine(ctx, p.id)
-        return info(await self.sv.send_signal(p.id, signal.SIGTERM))
+        if p.timeout is None:
+            return info(await self.sv.send_signal(p.id, signal.SIGTERM))
+        return info(await self.sv.stop(p.id, signal.SIGTERM, p.timeout))
 
     async def kill(self, ctx: CallContext, p: m.IdParams) -> dict[str, Any]:
         self.mine(ctx, p.id)
@@ -352,10 +367,13 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.release", Api.release, m.IdParams, None,
                "Forget an ended (or never started) process; its id is then unknown.",
                (*_ID, E.STILL_RUNNING)),
-    MethodSpec("process.terminate", Api.terminate, m.IdParams, m.ProcessInfo,
-               "Send SIGTERM (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
+    MethodSpec("process.terminate", Api.terminate, m.TerminateParams, m.ProcessInfo,
+               "Send SIGTERM to its whole tree (nothing if it already ended); with a timeout, "
+               "SIGKILL after it and answer once it has exited.", (*_ID, E.NOT_STARTED)),
     MethodSpec("process.kill", Api.kill, m.IdParams, m.ProcessInfo,
-               "Send SIGKILL (nothing if it already ended).", (*_ID, E.NOT_STARTED)),
+               "Send SIGKILL to its whole tree (nothing if it already ended).",
+               (*_ID, E.NOT_STARTED)),
+    *(MethodSpec(*row) for row in SUPERVISION_METHODS),
     MethodSpec("daemon.info", Api.daemon_info, m.NoParams, m.DaemonInfo,
                "The daemon's version, protocol version and pid."),
     MethodSpec("daemon.authenticate", Api.authenticate, m.AuthenticateParams, m.Authentication,

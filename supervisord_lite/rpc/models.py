@@ -200,9 +200,10 @@ class IdParams(Params):
 
 class StartParams(Params):
     id: ProcessId
-    output: Literal["daemon", "null", "passed"] = Field(
+    output: Literal["daemon", "null", "passed", "log"] = Field(
         "daemon",
-        description='Where the child\'s stdout/stderr go; "passed": two fds sent with the request',
+        description='Where the child\'s stdout/stderr go; "passed": two fds sent with the request; '
+        '"log": captured into log files that process.logs reads',
     )
 
 
@@ -268,6 +269,15 @@ class Authentication(BaseModel):
     authenticated: bool
 
 
+class TerminateParams(Params):
+    id: ProcessId
+    timeout: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="If given: wait this long for the exit after SIGTERM, then SIGKILL, and "
+        "answer once it has exited; null answers at once",
+    )
+
+
 class ProcessInfoObject(BaseModel):
     id: int
     name: str
@@ -277,6 +287,14 @@ class ProcessInfoObject(BaseModel):
     )
     pid: int | None
     exitcode: int | None = Field(description="Null until ended; minus the signal number if killed")
+    program: str | None = Field(None, description="The program this process is a run of")
+    argv: list[str] = Field(
+        default_factory=list,
+        description="What it runs: an argv target's program and args, a callable's "
+        '"module:function", ["<pickle>"], or [] for no target',
+    )
+    started_at: str | None = Field(None, description="RFC 3339 UTC; null until started")
+    exited_at: str | None = Field(None, description="RFC 3339 UTC; null until ended")
 
 
 class DaemonInfoObject(BaseModel):

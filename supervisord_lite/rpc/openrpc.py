@@ -78,6 +78,12 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
         "TooLarge: a batch with more members, or a batch reply larger, than the daemon's limit "
         "(data: {limit, members} or {limit}); split the batch"
     ),
+    ErrorCode.PROGRAM_EXISTS: "ProgramExists: a program of this name exists already (data: {name})",
+    ErrorCode.NO_SUCH_PROGRAM: "NoSuchProgram: no program has this name (data: {name})",
+    ErrorCode.EVENTS_EXPIRED: (
+        "EventsExpired: the events after `since` are no longer kept; list again, then read from "
+        "the oldest (data: {oldest})"
+    ),
 }
 
 # Standard errors any method can answer (after its own): its params are checked, and it may fail.

@@ -46,14 +46,21 @@ class SqliteStore:
                 f"CREATE TABLE IF NOT EXISTS {kind} (key TEXT PRIMARY KEY, doc BLOB NOT NULL)"
             )
         self._pending: dict[tuple[str, Key], object] = {}
+        # Told of the first change of a batch, so that a write comes soon whoever made it (the
+        # journal's records, or supervision's programs and events).
+        self.on_pending: Callable[[], None] = lambda: None
         self._flushed: list[Callable[[], None]] = []
         self._reserved = self._read_reserved()
 
     # -- writes (batched) ------------------------------------------------------------------
     def put(self, kind: str, key: Key, value: Document) -> None:
+        if not self._pending:
+            self.on_pending()
         self._pending[(kind, key)] = value
 
     def delete(self, kind: str, key: Key) -> None:
+        if not self._pending:
+            self.on_pending()
         self._pending[(kind, key)] = _GONE
 
     def on_flushed(self, callback: Callable[[], None]) -> None:

@@ -25,6 +25,9 @@ export const ErrorCode = {
   AccessDenied: 1016,
   AuthenticationFailed: 1017,
   TooLarge: 1021,
+  ProgramExists: 1013,
+  NoSuchProgram: 1014,
+  EventsExpired: 1015,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -109,6 +112,15 @@ export class StillRunningError extends RpcError {}
 export class AccessDeniedError extends RpcError {}
 export class AuthenticationFailedError extends RpcError {}
 export class TooLargeError extends RpcError {}
+export class ProgramExistsError extends RpcError {}
+export class NoSuchProgramError extends RpcError {}
+/** The events after `since` have left the daemon's ring: list again, then read from `oldest - 1`. */
+export class EventsExpiredError extends RpcError {
+  get oldest(): number | undefined {
+    const data = this.data as { oldest?: unknown } | undefined;
+    return typeof data?.oldest === "number" ? data.oldest : undefined;
+  }
+}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -131,6 +143,9 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.AccessDenied, AccessDeniedError],
   [ErrorCode.AuthenticationFailed, AuthenticationFailedError],
   [ErrorCode.TooLarge, TooLargeError],
+  [ErrorCode.ProgramExists, ProgramExistsError],
+  [ErrorCode.NoSuchProgram, NoSuchProgramError],
+  [ErrorCode.EventsExpired, EventsExpiredError],
 ]);
 
 /**

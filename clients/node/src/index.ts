@@ -22,3 +22,4 @@ export {
   type TargetOptions,
 } from "./types";
 export * from "./errors";
+export * from "./supervision";

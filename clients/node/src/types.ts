@@ -34,6 +34,13 @@ export interface ProcessInfo {
   pid: number | null;
   /** Null until it ended (for ever if lost); the exit status, or minus the signal number. */
   exitcode: number | null;
+  /** Protocol 1.1: the program this process is a run of, or null. */
+  program?: string | null;
+  /** Protocol 1.1: what it runs (an argv, or a callable's "module:function"). */
+  argv?: string[];
+  /** Protocol 1.1: RFC 3339 UTC, null until started / until ended. */
+  started_at?: string | null;
+  exited_at?: string | null;
 }
 
 export interface DaemonInfo {
@@ -64,7 +71,7 @@ export interface CallableTarget extends TargetOptions {
 export type Target = ArgvTarget | CallableTarget | null;
 
 /** Where a started child's stdout and stderr go (`"passed"` needs fd passing, not offered here). */
-export type Output = "daemon" | "null";
+export type Output = "daemon" | "null" | "log";
 
 /** A target that runs a program: `argv("sh", "-c", "exit 3")`, with `env`/`cwd` if given. */
 export function argv(...command: string[]): ArgvTarget {

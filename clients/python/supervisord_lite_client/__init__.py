@@ -21,6 +21,7 @@ from supervisord_lite_client.errors import (
     BootstrapError,
     ConnectionLost,
     DaemonUnavailable,
+    EventsExpired,
     FdsMissing,
     GroupNotNull,
     InternalError,
@@ -29,10 +30,12 @@ from supervisord_lite_client.errors import (
     JoinSelf,
     MethodNotFound,
     NoSuchProcess,
+    NoSuchProgram,
     NotStarted,
     ParseError,
     PermissionDenied,
     ProcessNotInitialized,
+    ProgramExists,
     ProtocolError,
     ProtocolVersionError,
     RemoteError,
@@ -48,6 +51,13 @@ from supervisord_lite_client.errors import (
 from supervisord_lite_client.paths import default_socket_path
 from supervisord_lite_client.process import Process, current_process_id
 from supervisord_lite_client.protocol import PROTOCOL_MAJOR, DaemonInfo, ProcessInfo
+from supervisord_lite_client.supervision import (
+    Event,
+    EventStream,
+    LogFollower,
+    LogLine,
+    ProgramStatus,
+)
 from supervisord_lite_client.targets import Command, Reference
 
 __version__ = "0.1.0"
@@ -64,20 +74,28 @@ __all__ = [
     "ConnectionLost",
     "DaemonInfo",
     "DaemonUnavailable",
+    "Event",
+    "EventStream",
+    "EventsExpired",
     "FdsMissing",
     "GroupNotNull",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
     "JoinSelf",
+    "LogFollower",
+    "LogLine",
     "MethodNotFound",
     "NoSuchProcess",
+    "NoSuchProgram",
     "NotStarted",
     "ParseError",
     "PermissionDenied",
     "Process",
     "ProcessInfo",
     "ProcessNotInitialized",
+    "ProgramExists",
+    "ProgramStatus",
     "ProtocolError",
     "ProtocolVersionError",
     "Reference",

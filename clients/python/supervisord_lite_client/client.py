@@ -46,6 +46,13 @@ from supervisord_lite_client.protocol import (
     parse_daemon_info,
     parse_process_info,
 )
+from supervisord_lite_client.supervision import (
+    EventStream,
+    LogFollower,
+    ProgramStatus,
+    parse_status,
+)
+from supervisord_lite_client.targets import Command, Reference, wire_target
 
 _RECV_SIZE = 65536
 
@@ -309,6 +316,49 @@ class Client:
     def info(self, process_id: int) -> ProcessInfo:
         """`process.info` of one process."""
         return parse_process_info(self.call("process.info", {"id": process_id}))
+
+    # -- programs, events, logs (protocol 1.1) --------------------------------------------------
+
+    def add_program(
+        self, name: str, target: Command | Reference, args: Sequence[Any] = (), **options: Any
+    ) -> ProgramStatus:
+        """`program.add`: options are the method's params (restart="always", restart_delay=0.5,
+        max_restarts, stop_signal="SIGINT", output, start=False, ...)."""
+        wire, wargs, wkwargs = wire_target(target, tuple(args), options.pop("kwargs", {}))
+        params = {"name": name, "target": wire, "args": wargs, "kwargs": wkwargs, **options}
+        return parse_status(self.call("program.add", params))
+
+    def program(self, action: str, name: str) -> ProgramStatus:
+        """`program.<action>` for action in start, stop, restart, status."""
+        return parse_status(self.call(f"program.{action}", {"name": name}))
+
+    def remove_program(self, name: str) -> None:
+        self.call("program.remove", {"name": name})
+
+    def list_programs(self) -> list[ProgramStatus]:
+        return [parse_status(s) for s in self.call("program.list")]
+
+    def follow_logs(
+        self,
+        process_id: int | None = None,
+        *,
+        program: str | None = None,
+        cursor: int = 0,
+        stream: str | None = None,
+        follow: bool = True,
+        timeout: float = 30.0,
+    ) -> LogFollower:
+        """An iterator over a process's captured lines, or a program's across its runs (from
+        `process_id`, one of its runs, or its current run)."""
+        target: dict[str, Any] = {"id": process_id} if process_id is not None else {}
+        if program is not None:
+            target["program"] = program
+        return LogFollower(self, target, cursor=cursor, stream=stream, timeout=timeout,
+                           follow=follow)  # fmt: skip
+
+    def events(self, since: int = 0, *, timeout: float = 30.0) -> EventStream:
+        """An endless iterator over the daemon's events after `since`."""
+        return EventStream(self, since=since, timeout=timeout)
 
 
 # -- the default client: one per process, made on first use ---------------------------------------

@@ -207,6 +207,33 @@ class TooLarge(RemoteError):
     name = "TooLarge"
 
 
+class ProgramExists(RemoteError):
+    """1013: `program.add` with a name another program has (`data: {"name"}`)."""
+
+    code = 1013
+    name = "ProgramExists"
+
+
+class NoSuchProgram(RemoteError):
+    """1014: no program has this name (`data: {"name"}`)."""
+
+    code = 1014
+    name = "NoSuchProgram"
+
+
+class EventsExpired(RemoteError):
+    """1015: the events after `since` have left the daemon's ring (`data: {"oldest"}`): list the
+    state again, then read from `oldest - 1`."""
+
+    code = 1015
+    name = "EventsExpired"
+
+    @property
+    def oldest(self) -> int | None:
+        data = self.data
+        return data.get("oldest") if isinstance(data, dict) else None
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -260,6 +287,9 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         AccessDenied,
         AuthenticationFailed,
         TooLarge,
+        ProgramExists,
+        NoSuchProgram,
+        EventsExpired,
         ParseError,
         InvalidRequest,
         MethodNotFound,

@@ -47,6 +47,10 @@ class ProcessInfo(NamedTuple):
     state: State
     pid: int | None
     exitcode: int | None
+    program: str | None = None  # protocol 1.1: the program this process is a run of
+    argv: tuple[str, ...] = ()  # what it runs (an argv, or a callable's "module:function")
+    started_at: str | None = None  # RFC 3339 UTC
+    exited_at: str | None = None
 
 
 class DaemonInfo(NamedTuple):
@@ -221,6 +225,10 @@ def parse_process_info(obj: Any) -> ProcessInfo:
         state=state,
         pid=_expect(obj.get("pid"), int, "ProcessInfo pid", nullable=True),
         exitcode=_expect(obj.get("exitcode"), int, "ProcessInfo exitcode", nullable=True),
+        program=_expect(obj.get("program"), str, "ProcessInfo program", nullable=True),
+        argv=tuple(_expect(obj.get("argv", []), list, "ProcessInfo argv")),
+        started_at=_expect(obj.get("started_at"), str, "ProcessInfo started_at", nullable=True),
+        exited_at=_expect(obj.get("exited_at"), str, "ProcessInfo exited_at", nullable=True),
     )
 
 

@@ -1,0 +1,91 @@
+"""The log writer (owner side) and reader (front side) on plain pipes: records, rotation,
+cursors across rotations, the on_output callback and a follower woken by it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from supervisord_lite import logfiles
+from supervisord_lite.owner.output import LogSink, LogWriter
+from supervisord_lite.supervision.logs import LogReader
+
+
+def test_lines_rotate_and_a_follower_is_woken_by_on_output(tmp_path: Path) -> None:
+    async def main() -> None:
+        notified: list[int] = []
+        reader = LogReader(tmp_path)
+
+        def on_output(process_id: int) -> None:
+            notified.append(process_id)
+            reader.notify(process_id)
+
+        directory = tmp_path / "7"
+        directory.mkdir()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        LogWriter(str(directory), 7, (out_r, err_r), max_bytes=300, backups=1,
+                  on_output=on_output)  # fmt: skip
+        follow = asyncio.ensure_future(
+            reader.read(7, cursor=0, limit=100, stream=None, follow=True, timeout=10)
+        )
+        await asyncio.sleep(0)  # the follower is waiting (a loop step, not a delay)
+        assert not follow.done()
+        os.write(out_w, b"one\ntwo\n")
+        batch = await asyncio.wait_for(follow, 5)
+        assert [x["text"] for x in batch.lines] == ["one", "two"] and not batch.done
+        assert notified == [7]  # one wake-up for one read of the pipe
+        for i in range(20):
+            os.write(err_w, f"err {i:02d}\n".encode())
+            await asyncio.sleep(0)
+        os.close(out_w)
+        os.close(err_w)
+        for _ in range(100_000):  # loop steps until the writer has seen both EOFs (bounded)
+            if (directory / logfiles.CLOSED).exists():
+                break
+            await asyncio.sleep(0)
+        assert len(logfiles.segments(str(directory))) == 2  # the current one and one backup
+        cursor, texts, done = 0, [], False
+        while not done:
+            b = await reader.read(7, cursor=cursor, limit=3, stream=None, follow=True, timeout=5)
+            texts += [x["text"] for x in b.lines]
+            cursor, done = b.cursor, b.done
+        assert texts[-1] == "err 19" and "one" not in texts  # rotated away: from the oldest kept
+        numbers = [int(t.split()[1]) for t in texts]
+        assert numbers == list(range(numbers[0], 20))
+
+    asyncio.run(main())
+
+
+def test_split_points_keep_utf8_characters_whole() -> None:
+    data = "é".encode() * 10  # 2 bytes each
+    assert logfiles.split_point(data, 5) == 4
+    assert logfiles.split_point(b"x" * 10, 5) == 5
+    assert logfiles.record("stdout", b"\xff", "t") == (
+        b'{"stream":"stdout","text":"/w==","encoding":"base64","ts":"t"}\n'
+    )
+
+
+def test_log_directories_are_0700_and_files_0600(tmp_path: Path) -> None:
+    async def main() -> None:
+        from supervisord_lite.core.model import Output, SpawnRequest, Target
+
+        sink = LogSink(str(tmp_path / "logs"))
+        request = SpawnRequest(3, "p", "k", Target(), (), {}, Output.LOG, None)
+        passed = sink.redirect(request)
+        assert passed.output is Output.PASSED and passed.fds is not None
+        for fd in passed.fds:
+            os.write(fd, b"x\n")
+            os.close(fd)
+        directory = tmp_path / "logs" / "3"
+        for _ in range(100_000):  # loop steps until the writer has seen both EOFs (bounded)
+            if (directory / logfiles.CLOSED).exists():
+                break
+            await asyncio.sleep(0)
+        for d in (tmp_path / "logs", directory):
+            assert d.stat().st_mode & 0o777 == 0o700, d
+        for f in directory.iterdir():
+            assert f.stat().st_mode & 0o777 == 0o600, f
+
+    asyncio.run(main())
