@@ -103,14 +103,29 @@ def slowloris(path: str, conns: int = 500) -> None:
         time.sleep(1)
 
 
+def big_lines(path: str) -> None:
+    """Lines just under the 4 MiB limit (process.create with 1.9M small args: refused, but parsed
+    first), one after another, replies read."""
+    s = _connect(path)
+    args = b",".join([b"0"] * 1_900_000)
+    line = b'{"jsonrpc":"2.0","id":1,"method":"process.create","params":{"args":[' + args + b"]}}\n"
+    f = s.makefile("rb")
+    _ready()
+    while True:
+        s.sendall(line)
+        reply = json.loads(f.readline())
+        assert reply["error"]["code"] == -32602, reply
+
+
 SCENARIOS: dict[str, Callable[[str], None]] = {
     "pipeline": pipeline_without_reading,
     "batches": huge_batches,
     "half-lines": half_lines,
     "slowloris": slowloris,
+    "big-lines": big_lines,
 }
 # Connections each scenario opens (for the memory bound per misbehaving connection).
-CONNECTIONS = {"pipeline": 1, "batches": 1, "half-lines": 20, "slowloris": 500}
+CONNECTIONS = {"pipeline": 1, "batches": 1, "half-lines": 20, "slowloris": 500, "big-lines": 1}
 
 
 def rss_kib(pid: int) -> int:

@@ -13,7 +13,9 @@ MIB = 1024
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+# big-lines is left to `make stress`: each of its lines costs the loop one parse of 4 MiB (tens of
+# ms here), so a probe behind it is slow by design (see docs/security.md, "Input and resources").
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "big-lines"])
 def test_a_misbehaving_client_does_not_hold_up_the_others(daemon: Daemon, scenario: str) -> None:
     m = measure(scenario, str(daemon.socket_path), daemon.proc.pid, calls=300)
     assert m.misbehaver_alive, f"{scenario}: the misbehaver stopped (its own check failed?)"

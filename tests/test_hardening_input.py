@@ -136,3 +136,20 @@ def test_accept_out_of_fds_pauses_instead_of_spinning(daemon: Daemon) -> None:
     assert log.count("cannot accept connections") == 1, log
     assert "accept failed" not in log
     assert "accepting connections again" in log
+
+
+def test_the_first_program_start_out_of_fds_fails_cleanly(daemon: Daemon) -> None:
+    """Before any program ran, the owner has no /dev/null fd yet: opening it is what fails."""
+    pid = daemon.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    with daemon.client() as c:
+        p = c.call("process.create", {"target": {"argv": ["/bin/true"]}})
+        try:
+            _free_fds(pid)
+            resp = c.call_raw("process.start", {"id": p["id"]})
+            assert resp["error"]["code"] == 1006, resp
+            assert "file descriptors" in resp["error"]["message"]
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        assert c.call("process.start", {"id": p["id"]})["state"] in ("running", "exited")
+        assert c.call("process.join", {"id": p["id"]})["exitcode"] == 0

@@ -86,3 +86,16 @@ def test_no_daemon(private_dir: Path) -> None:
     done = run(private_dir / "nothing-here.sock")
     assert done.returncode == 2
     assert "no daemon socket" in done.stderr
+
+
+def test_a_socket_others_could_have_put_there_is_refused(daemon: Daemon) -> None:
+    os.chmod(daemon.socket_path.parent, 0o777)  # as a directory another user made first
+    try:
+        done = run(daemon.socket_path, "true")
+    finally:
+        os.chmod(daemon.socket_path.parent, 0o700)
+    assert done.returncode == 2, done
+    assert "refusing to talk" in done.stderr and "nothing was sent" in done.stderr
+    assert "->" not in done.stdout
+    with daemon.client() as c:
+        assert c.call("process.list") == []  # nothing reached the daemon

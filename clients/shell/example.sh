@@ -28,6 +28,17 @@ fi
 command -v socat >/dev/null || { echo "example.sh: socat is needed (apt-get install socat)" >&2; exit 2; }
 [[ -S $SOCK ]] || { echo "example.sh: no daemon socket at $SOCK (is supervisord-lite serve running?)" >&2; exit 2; }
 
+# No squatting (socat cannot read the peer's uid): the socket and its directory must be ours, root's
+# or $SUPERVISORD_LITE_DAEMON_UID's, and the directory writable by nobody else, or another user may
+# have put a socket of theirs there (docs/security.md).
+trusted() { [[ $1 == "$(id -u)" || $1 == 0 || $1 == "${SUPERVISORD_LITE_DAEMON_UID:-}" ]]; }
+dir=$(dirname "$SOCK")
+if ! trusted "$(stat -L -c %u "$dir")" || ! trusted "$(stat -c %u "$SOCK")" \
+    || (( 8#$(stat -L -c %a "$dir") & 8#022 )); then
+    echo "example.sh: refusing to talk to $SOCK: it (or its directory) is another user's, or others can write its directory; nothing was sent" >&2
+    exit 2
+fi
+
 # A JSON string for any text without control characters other than tab, CR and LF.
 json_string() {
     local s=$1

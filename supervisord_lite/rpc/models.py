@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
 
 ProcessId = Annotated[int, Field(strict=True, gt=0, description="A process id (never reused)")]
 
@@ -68,20 +76,21 @@ Env = Annotated[
 
 def _bounded(value: Any) -> Any:
     """JSON values nested at most MAX_NESTING deep, MAX_ITEMS in all (an explicit stack: a
-    recursive walk is what the bound protects against)."""
+    recursive walk is what the bound protects against). Run before pydantic's own pass over
+    the value (a BeforeValidator), so that an oversized one costs only this count."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     items = 0
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
             raise ValueError(f"nested deeper than {MAX_NESTING} levels; flatten it")
-        children = node.values() if type(node) is dict else node if type(node) is list else ()
+        children: Any = node.values() if type(node) is dict else node if type(node) is list else ()
+        if items + len(children) > MAX_ITEMS:  # before the walk: a 4 MiB line is 2M values
+            raise ValueError(f"holds more than {MAX_ITEMS} values; pass a file or a pickle")
+        items += len(children)
         for child in children:
-            items += 1
             if type(child) is dict or type(child) is list:
                 stack.append((child, depth + 1))
-        if items > MAX_ITEMS:
-            raise ValueError(f"holds more than {MAX_ITEMS} values; pass a file or a pickle")
     return value
 
 
@@ -183,8 +192,8 @@ AuthKeyEncoding = Annotated[
 
 class CreateParams(Params):
     target: Target | None = None
-    args: Annotated[list[Any], AfterValidator(_bounded)] = _empty_list()
-    kwargs: Annotated[dict[str, Any], AfterValidator(_bounded)] = _empty_dict()
+    args: Annotated[list[Any], BeforeValidator(_bounded)] = _empty_list()
+    kwargs: Annotated[dict[str, Any], BeforeValidator(_bounded)] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
     authkey: Base64Key | None = Field(
