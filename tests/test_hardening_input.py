@@ -140,7 +140,7 @@ def test_accept_out_of_fds_pauses_instead_of_spinning(daemon: Daemon) -> None:
 
 def test_the_first_program_start_out_of_fds_fails_cleanly(daemon: Daemon) -> None:
     """Before any program ran, the owner has no /dev/null fd yet: opening it is what fails."""
-    pid = daemon.proc.pid
+    pid = daemon.owner_pid()  # the keeper opens it
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     with daemon.client() as c:
         p = c.call("process.create", {"target": {"argv": ["/bin/true"]}})
