@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from supervisord_lite import __version__, logs
+from supervisord_lite.core.errors import BackendUnavailable
 from supervisord_lite.paths import default_socket_path
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.unix import AlreadyServing
@@ -56,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="start every Python target from a fresh interpreter (no zygote)",
     )
+    serve.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="where processes run: this machine (default), or a Ray cluster (docs/cluster.md)",
+    )
+    serve.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster's head (GCS)")
+    serve.add_argument(
+        "--ray-name",
+        metavar="NAME",
+        help="this daemon's name on the cluster: its actors' namespace and names (default: "
+        "host, uid and a hash of the socket path; a restarted daemon finds its actors by it)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -72,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         max_message=args.max_message,
         zygote=args.zygote,
         preload=tuple(args.preload),
+        backend=args.backend,
+        ray_address=args.ray_address,
+        ray_name=args.ray_name,
     )
     try:
         return asyncio.run(serve(options))
@@ -80,4 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except PermissionError as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
+        return 1
+    except BackendUnavailable as exc:
+        print(f"supervisord-lite: {exc.message}", file=sys.stderr)
         return 1

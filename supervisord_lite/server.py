@@ -9,16 +9,20 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervisord_lite import systemd
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.methods import Api
-from supervisord_lite.spawner import make_spawner, seal_inherited_fds
+from supervisord_lite.spawner import PopenSpawner, ZygoteSpawner, make_spawner, seal_inherited_fds
 from supervisord_lite.transport.framing import DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import UnixServer, bind_socket
+
+if TYPE_CHECKING:
+    from supervisord_lite.cluster.ray_owner import RayOwner
 
 log = logging.getLogger("supervisord_lite")
 
@@ -31,6 +35,9 @@ class Options:
     max_message: int = DEFAULT_LIMIT
     zygote: bool = True
     preload: tuple[str, ...] = ()
+    backend: str = "local"  # or "ray" (supervisord_lite/cluster)
+    ray_address: str | None = None
+    ray_name: str | None = None
 
 
 def _discover() -> object:
@@ -74,16 +81,35 @@ async def serve(options: Options) -> int:
     def changed() -> None:
         notifier.status(f"{supervisor.running} running")
 
-    spawner = make_spawner(
-        socket_path=str(socket_path) if socket_path else None,
-        zygote=options.zygote,
-        preload=options.preload,
-    )
+    spawner: PopenSpawner | ZygoteSpawner | RayOwner
+    owner: RayOwner | None = None
+    if options.backend == "ray":
+        from supervisord_lite.cluster.wiring import ray_owner
+
+        try:
+            spawner = owner = ray_owner(options, str(socket_path) if socket_path else None)
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            if lock_fd is not None:
+                options.socket_path.unlink(missing_ok=True)
+                os.close(lock_fd)
+            raise
+    else:
+        spawner = make_spawner(
+            socket_path=str(socket_path) if socket_path else None,
+            zygote=options.zygote,
+            preload=options.preload,
+        )
     supervisor = Supervisor(
         spawner,
         parent_of=parent_of,
         on_change=changed,
     )
+    if owner is not None:
+        from supervisord_lite.cluster.wiring import adopt
+
+        await adopt(owner, supervisor)
     dispatcher = Dispatcher(Api(supervisor, discover=_discover))
 
     stop = asyncio.Event()

@@ -48,3 +48,11 @@ class JoinSelf(CoreError):
 
 class ShuttingDown(CoreError):
     pass
+
+
+class BadPlacement(CoreError):
+    """A placement no node can satisfy, or one given to a backend that does not place."""
+
+
+class BackendUnavailable(CoreError):
+    """The cluster the processes run on cannot be reached now; nothing was started."""

@@ -45,6 +45,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a cluster backend runs a process: a node (its id or address) and resources it needs.
+    Local backends accept only none (the supervisor refuses one before it reaches them)."""
+
+    node: str | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SpawnRequest:
     """Everything a spawner needs to start one process."""
 
@@ -56,10 +65,12 @@ class SpawnRequest:
     kwargs: Mapping[str, Any]
     output: Output
     fds: tuple[int, int] | None  # (stdout, stderr) when output is PASSED; the spawner closes them
+    placement: Placement | None = None  # cluster backends only
 
 
 class Child(Protocol):
-    """A started child as the spawner reports it."""
+    """A started child as the spawner reports it. A cluster backend's child also has `node` (where
+    it runs, a str); ProcessInfo reads it with getattr, so local children need not have it."""
 
     @property
     def pid(self) -> int: ...
@@ -82,6 +93,8 @@ ExitCallback = Callable[[int], None]
 
 
 class Spawner(Protocol):
+    # A backend that can place processes also has `check_placement(placement) -> None`, which
+    # raises BadPlacement; the supervisor refuses any placement for a backend without it.
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> Child:
         """Start a child. Raises SpawnFailed if nothing could be started.
 
@@ -107,6 +120,7 @@ class ProcessRecord:
     exitcode: int | None = None
     child: Child | None = None
     children_created: int = 0
+    placement: Placement | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

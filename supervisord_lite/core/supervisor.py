@@ -16,6 +16,7 @@ from typing import Any
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import (
     Output,
+    Placement,
     ProcessRecord,
     Spawner,
     SpawnRequest,
@@ -93,6 +94,7 @@ class Supervisor:
         kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
         group: object = None,
+        placement: Placement | None = None,
     ) -> ProcessRecord:
         if group is not None:
             raise errors.GroupNotNull(
@@ -100,6 +102,8 @@ class Supervisor:
             )
         kwargs = kwargs or {}
         _check_target(target, args, kwargs)
+        if placement is not None:
+            self._check_placement(placement)
         if caller is None:
             self._children_of_main += 1
             identity: tuple[int, ...] = (self._children_of_main,)
@@ -118,9 +122,24 @@ class Supervisor:
             target=target,
             args=tuple(args),
             kwargs=dict(kwargs),
+            placement=placement,
         )
         self._records[record.id] = record
         return record
+
+    def _check_placement(self, placement: Placement) -> None:
+        check = getattr(self._spawner, "check_placement", None)
+        if check is None:
+            raise errors.BadPlacement(
+                "this daemon runs processes on its own machine: a placement needs a cluster "
+                "backend (serve --backend ray); drop the placement param"
+            )
+        check(placement)
+
+    def skip_ids(self, last_id: int) -> None:
+        """Number new processes after `last_id` (a backend still holds processes of an earlier
+        run of this daemon under their ids)."""
+        self._last_id = max(self._last_id, last_id)
 
     async def start(
         self,
@@ -167,6 +186,7 @@ class Supervisor:
             kwargs=record.kwargs,
             output=output,
             fds=fds,
+            placement=record.placement,
         )
         try:
             child = await self._spawner.spawn(request, lambda code: self._exited(record, code))

@@ -24,6 +24,8 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 1009
     PERMISSION_DENIED = 1010
     FDS_MISSING = 1011
+    BACKEND_UNAVAILABLE = 1019
+    BAD_PLACEMENT = 1020
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -36,6 +38,8 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.TargetFailed: ErrorCode.TARGET_FAILED,
     errors.JoinSelf: ErrorCode.JOIN_SELF,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
+    errors.BackendUnavailable: ErrorCode.BACKEND_UNAVAILABLE,
+    errors.BadPlacement: ErrorCode.BAD_PLACEMENT,
 }
 
 

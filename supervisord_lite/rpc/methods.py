@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisord_lite import PROTOCOL_VERSION, __version__
-from supervisord_lite.core.model import Output, ProcessRecord, Target, TargetKind
+from supervisord_lite.core.model import Output, Placement, ProcessRecord, Target, TargetKind
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
@@ -56,6 +56,7 @@ def info(record: ProcessRecord) -> dict[str, Any]:
         "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
+        "node": getattr(record.child, "node", None),  # set by cluster backends only
     }
 
 
@@ -108,6 +109,9 @@ class Api:
             kwargs=p.kwargs,
             name=p.name,
             group=p.group,
+            placement=None
+            if p.placement is None
+            else Placement(p.placement.node, p.placement.resources),
         )
         return info(record)
 
@@ -182,11 +186,11 @@ _ID = (E.NO_SUCH_PROCESS,)
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
                "Create a Process (not started). Its parent is the calling supervised process, if any.",
-               (E.GROUP_NOT_NULL, E.BAD_TARGET)),
+               (E.GROUP_NOT_NULL, E.BAD_TARGET, E.BAD_PLACEMENT)),
     MethodSpec("process.start", Api.start, m.StartParams, m.ProcessInfo,
                "Start the process; at most once.",
                (*_ID, E.ALREADY_STARTED, E.SPAWN_FAILED, E.TARGET_FAILED, E.SHUTTING_DOWN,
-                E.FDS_MISSING)),
+                E.FDS_MISSING, E.BACKEND_UNAVAILABLE)),
     MethodSpec("process.join", Api.join, m.JoinParams, m.ProcessInfo,
                "Wait until the process ends (or the timeout passes); any number of times.",
                (*_ID, E.NOT_STARTED, E.JOIN_SELF)),

@@ -81,12 +81,29 @@ Target = Annotated[
 ]
 
 
+class Placement(Params):
+    """Where a cluster backend runs the process (`serve --backend ray`); refused by a local one."""
+
+    node: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="A node id, or a node's address; null: any node that fits"
+    )
+    resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description='Resources the process needs, by the cluster\'s own names ("CPU", "GPU", '
+        "custom ones); it runs only where they are free",
+        json_schema_extra={"default": {}},
+    )
+
+
 class CreateParams(Params):
     target: Target | None = None
     args: list[Any] = _empty_list()
     kwargs: dict[str, Any] = _empty_dict()
     name: str | None = None
     group: Any = Field(None, description="Must be null (exists for compatibility with Thread)")
+    placement: Placement | None = Field(
+        None, description="Cluster backends only: where to run it; null: anywhere"
+    )
 
 
 class IdParams(Params):
@@ -129,6 +146,9 @@ class ProcessInfo(BaseModel):
     state: Literal["created", "running", "exited"]
     pid: int | None
     exitcode: int | None = Field(description="Null until ended; minus the signal number if killed")
+    node: str | None = Field(
+        None, description="The cluster node it runs or ran on; null for the daemon's own machine"
+    )
 
 
 class DaemonInfo(BaseModel):

@@ -1,0 +1,375 @@
+"""The Ray backend: every process is a detached, named actor (actor.py) on a node of the cluster.
+
+The daemon is a Ray driver. `spawn` creates the actor (placed as asked), has it start the child
+held at its gate, and returns once the pid is known; `loaded` opens the gate. One `wait` call per
+child is awaited in the daemon's event loop (Ray completes the future from its own thread): exits
+arrive as events, nothing polls. Actors outlive the daemon: a daemon started again with the same
+name finds them by name (`reattach`) with the pid and, if it has exited meanwhile, the exit status.
+An actor goes only when the front has stored the exit (`acknowledge`), or at a clean stop.
+
+Ray is imported when this module is, so the daemon imports it only for `--backend ray`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from supervisord_lite.cluster import RAY_EXTRA
+from supervisord_lite.cluster.actor import ProcessActor
+from supervisord_lite.cluster.capture import CHUNK, Chunk
+from supervisord_lite.cluster.placement import Node, actor_options, nodes_from_ray, resolve
+from supervisord_lite.core import errors
+from supervisord_lite.core.model import ExitCallback, Output, Placement, SpawnRequest, TargetKind
+
+log = logging.getLogger(__name__)
+
+# What `on_exit` gets for a child whose actor died with its node, when nobody handles `on_lost`:
+# no exit status exists (the same value the local owner uses for a status it could not read).
+LOST_EXITCODE = -255
+
+LostCallback = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class Survivor:
+    """What an owner still holds from an earlier front (the owner interface's shape)."""
+
+    process_id: int
+    pid: int | None
+    exitcode: int | None  # None while it still runs
+    child: RayChild | None  # a live handle while it runs
+    lost_reason: str | None = None
+
+
+def import_ray() -> Any:
+    """The `ray` module, or BackendUnavailable naming the extra to install."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as exc:
+        raise errors.BackendUnavailable(
+            f"the Ray backend needs Ray, which is not installed here ({exc}); "
+            f"install it with: {RAY_EXTRA}"
+        ) from None
+
+
+class RayChild:
+    """A process run by its actor; `node` is the Ray node id it runs on."""
+
+    def __init__(self, owner: RayOwner, process_id: int, handle: Any, pid: int, node: str) -> None:
+        self._owner = owner
+        self.process_id = process_id
+        self.handle = handle
+        self._pid = pid
+        self.node = node
+        self.exitcode: int | None = None
+        self.lost_reason: str | None = None
+        self.reported = False  # on_exit (or on_lost) has run
+        self._watcher: asyncio.Task[None] | None = None
+        self._relays: list[asyncio.Task[None]] = []
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    async def loaded(self) -> str | None:
+        try:
+            problem: str | None = await self.handle.go.remote()
+        except self._owner.ray.exceptions.RayError as exc:
+            return f"its Ray actor failed: {_first_line(exc)}"
+        return problem
+
+    def signal(self, signum: int) -> None:
+        """Sent to the child's process group by its actor (fire and forget, as a kill is)."""
+        if self.exitcode is None and self.lost_reason is None:
+            self.handle.signal.remote(signum)
+
+    def poll(self) -> None:
+        """Nothing to do: an exit is known only when the actor's answer arrives."""
+
+    def watch(self, on_exit: ExitCallback, on_lost: LostCallback | None) -> None:
+        self._watcher = asyncio.ensure_future(self._watch(on_exit, on_lost))
+
+    def relay(self, stream: str, fd: int) -> None:
+        """Copy the stream, from its start, to `fd` (the caller's own, for output "passed")."""
+        self._relays.append(asyncio.ensure_future(self._relay(stream, fd)))
+
+    async def _watch(self, on_exit: ExitCallback, on_lost: LostCallback | None) -> None:
+        exceptions = self._owner.ray.exceptions
+        delay = 0.1
+        while True:
+            try:
+                code: int = await self.handle.wait.remote()
+                break
+            except exceptions.ActorUnavailableError:
+                # Unreachable for now (a network blip), not dead: ask again, less and less often.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except exceptions.RayError as exc:
+                self.lost_reason = f"its Ray actor died: {_first_line(exc)}"
+                self.reported = True
+                log.warning("process %d is lost: %s", self.process_id, self.lost_reason)
+                if on_lost is not None:
+                    on_lost(self.process_id, self.lost_reason)
+                else:
+                    on_exit(LOST_EXITCODE)
+                return
+        if self._relays:  # what it wrote reaches the caller before its exit does
+            await asyncio.wait(self._relays, timeout=2)
+        self.exitcode = code
+        self.reported = True
+        on_exit(code)
+
+    async def _relay(self, stream: str, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        offset = 0
+        try:
+            while True:
+                chunk = await self.read(stream, offset, CHUNK, wait=True)
+                if chunk.data:  # the caller's fd may block (a pipe, a terminal): not in the loop
+                    await loop.run_in_executor(None, _write_all, fd, chunk.data)
+                offset = chunk.next_offset
+                if chunk.ended:
+                    return
+        except (OSError, self._owner.ray.exceptions.RayError):
+            return  # the caller went away, or the actor did
+        finally:
+            os.close(fd)
+
+    async def read(self, stream: str, offset: int, limit: int, wait: bool) -> Chunk:
+        """Output from `offset` (bytes of the stream), as kept on the node; with `wait`, answered
+        when something follows it or the stream ends (server-side, in the actor)."""
+        data, next_offset, ended = await self.handle.read.remote(stream, offset, limit, wait)
+        return Chunk(data, next_offset, ended)
+
+    def stop_watching(self) -> None:
+        for task in (self._watcher, *self._relays):
+            if task is not None:
+                task.cancel()
+
+
+class RayOwner:
+    """Owns processes as actors of the Ray cluster at `address`, under the daemon's `name`."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        name: str,
+        socket_path: str | None,
+        log_dir: str | None = None,
+        on_lost: LostCallback | None = None,
+        release_on_close: bool = True,
+    ) -> None:
+        self.ray = import_ray()
+        self.name = name
+        self.namespace = f"supervisord-lite-{name}"
+        self._socket_path = socket_path
+        self._log_dir = log_dir
+        self._on_lost = on_lost
+        self._release_on_close = release_on_close
+        try:
+            self.ray.init(
+                address=address,
+                namespace=self.namespace,
+                log_to_driver=False,  # workers' output must not reach our stdout (--stdio)
+                logging_level=logging.WARNING,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise errors.BackendUnavailable(
+                f"cannot reach the Ray cluster at {address} ({_first_line(exc)}); "
+                "start it (ray start --head ...) or give its address with --ray-address"
+            ) from None
+        self._actor_class = self.ray.remote(ProcessActor)
+        self._affinity = importlib.import_module("ray.util.scheduling_strategies")
+        self._nodes: list[Node] = []
+        self.children: dict[int, RayChild] = {}
+
+    # -- placement --------------------------------------------------------------------------
+    def nodes(self, refresh: bool = False) -> list[Node]:
+        if refresh or not self._nodes:
+            self._nodes = nodes_from_ray(self.ray.nodes())
+        return self._nodes
+
+    def check_placement(self, placement: Placement) -> None:
+        self._resolve(placement)
+
+    def _resolve(self, placement: Placement) -> str | None:
+        try:
+            return resolve(placement, self.nodes())
+        except errors.BadPlacement:  # the cached table may be old: one fresh look before refusing
+            return resolve(placement, self.nodes(refresh=True))
+
+    # -- spawning ---------------------------------------------------------------------------
+    def actor_name(self, process_id: int) -> str:
+        return f"{self.name}:{process_id}"
+
+    async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> RayChild:
+        relay = request.fds if request.output is Output.PASSED else None
+        try:
+            child = await self._start(request)
+        except BaseException:
+            for fd in request.fds or ():
+                os.close(fd)
+            raise
+        if request.fds is not None and relay is None:
+            for fd in request.fds:
+                os.close(fd)
+        if relay is not None:
+            child.relay("stdout", relay[0])
+            child.relay("stderr", relay[1])
+        child.watch(on_exit, self._on_lost)
+        self.children[request.process_id] = child
+        return child
+
+    async def _start(self, request: SpawnRequest) -> RayChild:
+        exceptions = self.ray.exceptions
+        options = actor_options(request.placement)
+        if request.placement is not None and (node_id := self._resolve(request.placement)):
+            options["scheduling_strategy"] = self._affinity.NodeAffinitySchedulingStrategy(
+                node_id, soft=False
+            )
+        name = self.actor_name(request.process_id)
+        try:
+            handle = self._actor_class.options(
+                name=name,
+                namespace=self.namespace,
+                lifetime="detached",  # outlives this driver: the daemon may go, the process not
+                max_restarts=0,  # a restarted actor would have lost its child
+                max_concurrency=1000,  # joins, output follows and signals all at once
+                **options,
+            ).remote(request.process_id, self._log_dir)
+        except ValueError as exc:  # the name is taken
+            raise errors.SpawnFailed(
+                f"cannot start process {request.process_id} on the cluster: {exc}; an actor of an "
+                "earlier run of this daemon still holds it"
+            ) from None
+        try:
+            started: dict[str, Any] = await handle.start.remote(self._spec(request))
+        except exceptions.RayError as exc:
+            self._kill(handle)
+            raise errors.SpawnFailed(
+                f"cannot start process {request.process_id} on the cluster: {_first_line(exc)}"
+            ) from None
+        if "error" in started:
+            self._kill(handle)
+            raise errors.SpawnFailed(started["error"], errno=started.get("errno"))
+        return RayChild(self, request.process_id, handle, started["pid"], started["node"])
+
+    def _spec(self, request: SpawnRequest) -> dict[str, Any]:
+        target = request.target
+        env: dict[str, str | None] = {"SUPERVISORD_LITE_SOCKET": self._socket_path}
+        env.update(target.env)
+        env["SUPERVISORD_LITE_PROCESS_ID"] = str(request.process_id)
+        spec: dict[str, Any] = {
+            "kind": "argv" if target.kind is TargetKind.ARGV else "python",
+            "argv": [*target.argv, *request.args],
+            "env": env,
+            "cwd": target.cwd,
+            "output": "null" if request.output is Output.NULL else "keep",
+            "child": None,
+        }
+        if target.is_python:  # the keys supervisord_lite.child reads, as the local owner writes
+            spec["child"] = {
+                "name": request.name,
+                "authkey": request.authkey,
+                "kind": target.kind.value,
+                "ref": target.ref,
+                "payload": target.payload,
+                "main_path": target.main_path,
+                "sys_path": list(target.sys_path),
+                "args": list(request.args),
+                "kwargs": dict(request.kwargs),
+                "env": {},
+                "cwd": target.cwd,
+            }
+        return spec
+
+    # -- an earlier front's processes --------------------------------------------------------
+    async def reattach(self, on_exit: Callable[[int], ExitCallback]) -> list[Survivor]:
+        """The actors of this daemon's name still in the cluster: running ones are watched again
+        (their exits go to `on_exit(process_id)`), exited ones come with their exit status."""
+        names: list[str] = await asyncio.to_thread(self.ray.util.list_named_actors)
+        survivors: list[Survivor] = []
+        prefix = f"{self.name}:"
+        for name in names:
+            if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+                continue
+            process_id = int(name[len(prefix) :])
+            try:
+                handle = await asyncio.to_thread(self.ray.get_actor, name)
+                status: dict[str, Any] = await handle.status.remote()
+            except (ValueError, self.ray.exceptions.RayError) as exc:
+                log.warning("cannot reattach to process %d: %s", process_id, _first_line(exc))
+                continue
+            if status["pid"] is None:  # its start was cut off: nothing ran, nothing to keep
+                self._kill(handle)
+                continue
+            child = RayChild(self, process_id, handle, status["pid"], status["node"])
+            self.children[process_id] = child
+            if status["exitcode"] is None:
+                child.watch(on_exit(process_id), self._on_lost)
+                survivors.append(Survivor(process_id, child.pid, None, child))
+            else:
+                child.exitcode = status["exitcode"]
+                survivors.append(Survivor(process_id, child.pid, child.exitcode, None))
+        return sorted(survivors, key=lambda s: s.process_id)
+
+    async def read_output(
+        self, process_id: int, stream: str, offset: int = 0, limit: int = CHUNK, wait: bool = False
+    ) -> Chunk:
+        """`process.logs` / follow for a process of this owner (also one reattached to)."""
+        child = self.children.get(process_id)
+        if child is None:
+            raise errors.NoSuchProcess(f"no process {process_id} on the cluster", id=process_id)
+        return await child.read(stream, offset, limit, wait)
+
+    def acknowledge(self, process_id: int) -> None:
+        """The front has stored this exit: the actor and its output files go."""
+        child = self.children.pop(process_id, None)
+        if child is not None:
+            child.stop_watching()
+            task = asyncio.ensure_future(self._release(child.handle))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _release(self, handle: Any) -> None:
+        with contextlib.suppress(self.ray.exceptions.RayError):
+            await handle.release.remote()
+        self._kill(handle)
+
+    def _kill(self, handle: Any) -> None:
+        with contextlib.suppress(Exception):  # already gone: nothing to kill
+            self.ray.kill(handle, no_restart=True)
+
+    def close(self) -> None:
+        """Stop watching. Running processes go on (a later front reattaches); with
+        `release_on_close`, the actors of exits this front has reported go."""
+        for process_id, child in list(self.children.items()):
+            child.stop_watching()
+            if self._release_on_close and child.reported:
+                with contextlib.suppress(Exception):
+                    self.ray.get(child.handle.release.remote(), timeout=10)
+                self._kill(child.handle)
+                del self.children[process_id]
+        self.ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    """A Ray error's gist: its messages run to many lines (tracebacks, ids)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "died" in line or "node" in line.lower():
+            return line[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

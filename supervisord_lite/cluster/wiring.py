@@ -1,0 +1,57 @@
+"""How the daemon (server.py) sets up a cluster backend: its name, and an earlier run's actors."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from supervisord_lite.cluster.ray_owner import RayOwner
+from supervisord_lite.core.errors import BackendUnavailable
+from supervisord_lite.core.model import ExitCallback
+from supervisord_lite.core.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from supervisord_lite.server import Options
+
+log = logging.getLogger(__name__)
+
+
+def default_name(socket_path: str | None) -> str:
+    """Stable across restarts of one daemon (same host, user and socket), distinct between two."""
+    digest = hashlib.sha256((socket_path or "stdio").encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}-{os.getuid()}-{digest}"
+
+
+def ray_owner(options: Options, socket_path: str | None) -> RayOwner:
+    if not options.ray_address:
+        raise BackendUnavailable(
+            "--backend ray needs the cluster's address: --ray-address HOST:PORT (the head's GCS "
+            "port, 6379 unless `ray start --head --port` said otherwise)"
+        )
+    name = options.ray_name or default_name(socket_path)
+    owner = RayOwner(address=options.ray_address, name=name, socket_path=socket_path)
+    log.info("processes run on the Ray cluster at %s as %s", options.ray_address, owner.namespace)
+    return owner
+
+
+async def adopt(owner: RayOwner, supervisor: Supervisor) -> None:
+    """Find an earlier run's actors. Until the state store keeps records across restarts, they are
+    reported and their ids skipped (so new processes do not collide with their names); their exits
+    and output stay with their actors for the front that will adopt them."""
+
+    def on_exit(process_id: int) -> ExitCallback:
+        return lambda code: log.info(
+            "process %d of an earlier run exited with %d", process_id, code
+        )
+
+    survivors = await owner.reattach(on_exit)
+    if survivors:
+        supervisor.skip_ids(max(s.process_id for s in survivors))
+        log.info(
+            "%d process(es) of an earlier run are still on the cluster: ids %s",
+            len(survivors),
+            ", ".join(str(s.process_id) for s in survivors),
+        )
