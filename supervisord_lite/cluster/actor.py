@@ -46,10 +46,11 @@ def node_environment() -> dict[str, str]:
 class ProcessActor:
     """One supervised process on this node. Its methods are called by the daemon through Ray."""
 
-    def __init__(self, process_id: int, log_dir: str | None) -> None:
+    def __init__(self, daemon: str, process_id: int, log_dir: str | None) -> None:
         self.process_id = process_id
         self.node = _node_id()
-        self._log_dir = os.path.join(log_dir or default_log_dir(), str(process_id))
+        self._base_dir = log_dir or default_log_dir()
+        self._log_dir = os.path.join(self._base_dir, daemon, str(process_id))
         self.pid: int | None = None
         self.exitcode: int | None = None
         self._popen: subprocess.Popen[bytes] | None = None
@@ -93,9 +94,11 @@ class ProcessActor:
             pass_fds = (spec_fd, status_w, gate_r)
             stdin = subprocess.DEVNULL
             fds += [spec_fd, status_w]
-        problem = _private_dir(os.path.dirname(self._log_dir))
+        problem = _private_dir(self._base_dir)
         if problem is None:
-            os.makedirs(self._log_dir, mode=0o700, exist_ok=True)
+            for path in (os.path.dirname(self._log_dir), self._log_dir):  # each 0700 (makedirs
+                with contextlib.suppress(FileExistsError):  # makes parents 0777 - umask)
+                    os.mkdir(path, 0o700)
         else:
             _close(gate_r, gate_w, *fds[1:])
             return {"error": problem, "errno": None}
@@ -194,6 +197,7 @@ class ProcessActor:
             capture.remove()
         with contextlib.suppress(OSError):
             os.rmdir(self._log_dir)
+            os.rmdir(os.path.dirname(self._log_dir))  # the daemon's, once it is empty
 
 
 def default_log_dir() -> str:

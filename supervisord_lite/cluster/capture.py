@@ -35,7 +35,9 @@ class Capture:
         self._pipe: int | None = None
         self.write_end: int | None = None
         if path is not None:
-            self._file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            self._file = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
             self._pipe, self.write_end = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self._pipe, False)
             loop.add_reader(self._pipe, self._readable)

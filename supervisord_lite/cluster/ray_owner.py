@@ -174,13 +174,17 @@ class RayOwner:
         self._log_dir = log_dir
         self._on_lost = on_lost
         self._release_on_close = release_on_close
+        # One driver per process: a second owner in it (tests, tools) shares the connection, so
+        # every call below names the namespace instead of relying on the driver's.
+        self._connected_here = not self.ray.is_initialized()
         try:
-            self.ray.init(
-                address=address,
-                namespace=self.namespace,
-                log_to_driver=False,  # workers' output must not reach our stdout (--stdio)
-                logging_level=logging.WARNING,
-            )
+            if self._connected_here:
+                self.ray.init(
+                    address=address,
+                    namespace=self.namespace,
+                    log_to_driver=False,  # workers' output must not reach our stdout (--stdio)
+                    logging_level=logging.WARNING,
+                )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise errors.BackendUnavailable(
                 f"cannot reach the Ray cluster at {address} ({_first_line(exc)}); "
@@ -244,7 +248,7 @@ class RayOwner:
                 max_restarts=0,  # a restarted actor would have lost its child
                 max_concurrency=1000,  # joins, output follows and signals all at once
                 **options,
-            ).remote(request.process_id, self._log_dir)
+            ).remote(self.name, request.process_id, self._log_dir)
         except ValueError as exc:  # the name is taken
             raise errors.SpawnFailed(
                 f"cannot start process {request.process_id} on the cluster: {exc}; an actor of an "
@@ -295,7 +299,10 @@ class RayOwner:
     async def reattach(self, on_exit: Callable[[int], ExitCallback]) -> list[Survivor]:
         """The actors of this daemon's name still in the cluster: running ones are watched again
         (their exits go to `on_exit(process_id)`), exited ones come with their exit status."""
-        names: list[str] = await asyncio.to_thread(self.ray.util.list_named_actors)
+        listed: list[dict[str, str]] = await asyncio.to_thread(
+            self.ray.util.list_named_actors, all_namespaces=True
+        )
+        names = [a["name"] for a in listed if a["namespace"] == self.namespace]
         survivors: list[Survivor] = []
         prefix = f"{self.name}:"
         for name in names:
@@ -303,7 +310,7 @@ class RayOwner:
                 continue
             process_id = int(name[len(prefix) :])
             try:
-                handle = await asyncio.to_thread(self.ray.get_actor, name)
+                handle = await asyncio.to_thread(self.ray.get_actor, name, self.namespace)
                 status: dict[str, Any] = await handle.status.remote()
             except (ValueError, self.ray.exceptions.RayError) as exc:
                 log.warning("cannot reattach to process %d: %s", process_id, _first_line(exc))
@@ -332,16 +339,18 @@ class RayOwner:
 
     def acknowledge(self, process_id: int) -> None:
         """The front has stored this exit: the actor and its output files go."""
-        child = self.children.pop(process_id, None)
-        if child is not None:
-            child.stop_watching()
-            task = asyncio.ensure_future(self._release(child.handle))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        task = asyncio.ensure_future(self.release(process_id))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _release(self, handle: Any) -> None:
+    async def release(self, process_id: int) -> None:
+        """`acknowledge`, awaited: done once the actor has removed the output and is killed."""
+        child = self.children.pop(process_id, None)
+        if child is None:
+            return
+        child.stop_watching()
         with contextlib.suppress(self.ray.exceptions.RayError):
-            await handle.release.remote()
-        self._kill(handle)
+            await child.handle.release.remote()
+        self._kill(child.handle)
 
     def _kill(self, handle: Any) -> None:
         with contextlib.suppress(Exception):  # already gone: nothing to kill
@@ -357,7 +366,8 @@ class RayOwner:
                     self.ray.get(child.handle.release.remote(), timeout=10)
                 self._kill(child.handle)
                 del self.children[process_id]
-        self.ray.shutdown()
+        if self._connected_here:
+            self.ray.shutdown()
 
 
 def _first_line(exc: BaseException) -> str:
