@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,8 +42,15 @@ class RayCluster:
         self.temp_dir = self.dir / "t"
         self.port = free_port(HEAD_IP)
         self.address = f"{HEAD_IP}:{self.port}"
+        # Ray's token authentication, with a token of this cluster's own (never ~/.ray's).
+        token = self.dir / "token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+        self.auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **FAST_NODE_DEATH}
+        self.env.update(self.auth_env)
         self.env.pop("RAY_ADDRESS", None)
+        self.env.pop("RAY_AUTH_TOKEN", None)
         self.node_ids: dict[str, str] = {}
 
     def _ray_start(self, *args: str, ip: str) -> None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,8 @@ def ray_daemon(cluster: RayCluster) -> Iterator[Daemon]:
 
 
 def start_ray_daemon(directory: Path, cluster: RayCluster, name: str) -> Daemon:
-    return start_daemon(
-        directory, "--backend", "ray", "--ray-address", cluster.address, "--ray-name", name
-    )
+    args = ("--backend", "ray", "--ray-address", cluster.address, "--ray-name", name)
+    return start_daemon(directory, *args, env=cluster.auth_env)
 
 
 @pytest.fixture
@@ -180,6 +179,7 @@ def test_the_seed_example_prints_on_the_callers_terminal(
         )
     )
     env = {**os.environ, "SUPERVISORD_LITE_SOCKET": str(ray_daemon.socket_path)}
+    env = {k: v for k, v in env.items() if not k.startswith("RAY_")}  # a plain client
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, env=env, timeout=60, check=False
     )
@@ -193,9 +193,16 @@ def test_the_seed_example_prints_on_the_callers_terminal(
 
 @pytest.fixture(scope="module")
 def driver(cluster: RayCluster) -> Iterator[None]:
-    ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in cluster.auth_env.items():
+            mp.setenv(key, value)
+        # Ray read its auth settings when it was imported: its own tests' way to read them again.
+        from ray._private.authentication_test_utils import reset_auth_token_state
+
+        reset_auth_token_state()
+        ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+        yield
+        ray.shutdown()
 
 
 def request(process_id: int, argv: list[str], placement: Any = None) -> SpawnRequest:

@@ -104,8 +104,8 @@ class ProcessActor:
             return {"error": problem, "errno": None}
         keep = spec["output"] != "null"
         for stream in ("stdout", "stderr"):
-            path = os.path.join(self._log_dir, stream) if keep else None
-            self._captures[stream] = Capture(path, loop)
+            kept = os.path.join(self._log_dir, stream) if keep else None
+            self._captures[stream] = Capture(kept, loop)
         out = self._captures["stdout"].write_end
         err = self._captures["stderr"].write_end
         try:
@@ -217,12 +217,10 @@ def _private_dir(path: str) -> str | None:
 
 
 def _node_id() -> str:
-    try:
-        import ray
-
+    ray = sys.modules.get("ray")  # imported already in a Ray worker; never imported here
+    if ray is not None and ray.is_initialized():
         return str(ray.get_runtime_context().get_node_id())
-    except Exception:  # outside Ray (the actor's own unit tests)
-        return os.uname().nodename
+    return os.uname().nodename  # outside Ray: the actor's own unit tests
 
 
 def _memfd(spec: dict[str, Any]) -> int:
