@@ -4,8 +4,10 @@ this process (no Ray), and what the daemon says when Ray is missing or a placeme
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -173,9 +175,17 @@ def test_without_ray_the_daemon_names_the_extra_to_install(tmp_path: Path) -> No
     assert not (tmp_path / "sl.sock").exists()  # nothing left behind
 
 
-def test_the_ray_backend_needs_an_address(tmp_path: Path) -> None:
+def test_the_ray_backend_needs_an_address_where_a_cluster_listens(tmp_path: Path) -> None:
     done = serve(tmp_path, "--backend", "ray")
     assert done.returncode == 1 and "--ray-address HOST:PORT" in done.stderr
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("the Ray extra is not installed")
+    with socket.socket() as unused:  # a port on which nothing listens
+        unused.bind(("127.0.0.2", 0))
+        address = "{}:{}".format(*unused.getsockname())
+    done = serve(tmp_path, "--backend", "ray", "--ray-address", address)
+    assert done.returncode == 1 and f"cannot reach the Ray cluster at {address}" in done.stderr
+    assert not (tmp_path / "sl.sock").exists()
 
 
 def test_a_local_daemon_refuses_placements_and_has_no_node(c: RawClient) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,8 @@ class RayOwner:
         # One driver per process: a second owner in it (tests, tools) shares the connection, so
         # every call below names the namespace instead of relying on the driver's.
         self._connected_here = not self.ray.is_initialized()
+        if self._connected_here:
+            _check_reachable(address)  # Ray itself retries for minutes before it gives up
         try:
             if self._connected_here:
                 self.ray.init(
@@ -185,10 +188,11 @@ class RayOwner:
                     log_to_driver=False,  # workers' output must not reach our stdout (--stdio)
                     logging_level=logging.WARNING,
                 )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # Ray raises many kinds here; each means "not connected"
             raise errors.BackendUnavailable(
-                f"cannot reach the Ray cluster at {address} ({_first_line(exc)}); "
-                "start it (ray start --head ...) or give its address with --ray-address"
+                f"cannot connect to the Ray cluster at {address} ({_first_line(exc)}); if it "
+                "uses token authentication (RAY_AUTH_MODE=token), the daemon needs the same "
+                "RAY_AUTH_MODE and its token (RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token)"
             ) from None
         self._actor_class = self.ray.remote(ProcessActor)
         self._affinity = importlib.import_module("ray.util.scheduling_strategies")
@@ -368,6 +372,19 @@ class RayOwner:
                 del self.children[process_id]
         if self._connected_here:
             self.ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise errors.BackendUnavailable(f"--ray-address must be HOST:PORT, not {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise errors.BackendUnavailable(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
+            "(ray start --head ...) or give its head's address with --ray-address HOST:PORT"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
