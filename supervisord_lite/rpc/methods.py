@@ -49,15 +49,18 @@ class CallContext:
 def info(record: ProcessRecord) -> dict[str, Any]:
     """ProcessInfo as sent on the wire (built by hand: this is the hot path; tests check the model)."""
     parent = record.parent
-    return {
+    reply = {
         "id": record.id,
         "name": record.name,
         "parent": None if parent is None else parent.id,
         "state": record.state,  # a StrEnum: orjson writes its value, and it equals that str
         "pid": record.pid,
         "exitcode": record.exitcode,
-        "node": getattr(record.child, "node", None),  # set by cluster backends only
     }
+    node = getattr(record.child, "node", None)  # a cluster backend's child only
+    if node is not None:
+        reply["node"] = node
+    return reply
 
 
 _NO_TARGET = Target()  # frozen, so one serves every process created without a target

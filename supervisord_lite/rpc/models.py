@@ -147,7 +147,9 @@ class ProcessInfo(BaseModel):
     pid: int | None
     exitcode: int | None = Field(description="Null until ended; minus the signal number if killed")
     node: str | None = Field(
-        None, description="The cluster node it runs or ran on; null for the daemon's own machine"
+        None,
+        description="The cluster node (its id) it runs or ran on; absent for a process of the "
+        "daemon's own machine, and until a cluster process has started",
     )
 
 
