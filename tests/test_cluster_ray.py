@@ -188,6 +188,21 @@ def test_the_seed_example_prints_on_the_callers_terminal(
     assert done.stderr.decode() == "to stderr\n"
 
 
+def test_the_python_client_places_a_process_and_sees_its_node(
+    c: RawClient, ray_daemon: Daemon
+) -> None:
+    from supervisord_lite_client import BadPlacement, Client, Process
+
+    worker = join(c, run(c, {"argv": ["/bin/true"]}, {"node": WORKER_IP})["id"])["node"]
+    with Client(str(ray_daemon.socket_path)) as client:
+        p = Process(target=["sh", "-c", "exit 3"], placement=ON_WORKER, client=client)
+        p.start(output="null")
+        p.join()
+        assert (p.exitcode, p.node) == (3, worker)
+        with pytest.raises(BadPlacement):
+            Process(target=["true"], placement={"resources": {"sl_nowhere": 1}}, client=client)
+
+
 # -- the owner's own methods, from a driver in this process ----------------------------------
 
 

@@ -15,6 +15,8 @@ supervisord-lite daemon over its JSON-RPC socket. Standard library only.
 from supervisord_lite_client.client import Client, default_client, set_default_client
 from supervisord_lite_client.errors import (
     AlreadyStarted,
+    BackendUnavailable,
+    BadPlacement,
     BadTarget,
     BootstrapError,
     ConnectionLost,
@@ -50,6 +52,8 @@ __version__ = "0.1.0"
 __all__ = [
     "PROTOCOL_MAJOR",
     "AlreadyStarted",
+    "BackendUnavailable",
+    "BadPlacement",
     "BadTarget",
     "BootstrapError",
     "Client",

@@ -9,6 +9,7 @@
     │   ├── NoSuchProcess (1001)  AlreadyStarted (1002)  NotStarted (1003)  GroupNotNull (1004)
     │   ├── BadTarget (1005)      SpawnFailed (1006)     TargetFailed (1007)  JoinSelf (1008)
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
+    │   ├── BackendUnavailable (1019)  BadPlacement (1020)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -171,6 +172,20 @@ class FdsMissing(RemoteError):
     name = "FdsMissing"
 
 
+class BackendUnavailable(RemoteError):
+    """1019: the cluster the daemon runs processes on cannot be reached now; nothing started."""
+
+    code = 1019
+    name = "BackendUnavailable"
+
+
+class BadPlacement(RemoteError):
+    """1020: no live cluster node can take the `placement`, or the daemon takes none (local)."""
+
+    code = 1020
+    name = "BadPlacement"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -220,6 +235,8 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         ShuttingDown,
         PermissionDenied,
         FdsMissing,
+        BackendUnavailable,
+        BadPlacement,
         ParseError,
         InvalidRequest,
         MethodNotFound,

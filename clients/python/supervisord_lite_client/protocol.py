@@ -44,6 +44,7 @@ class ProcessInfo(NamedTuple):
     state: State
     pid: int | None
     exitcode: int | None
+    node: str | None = None  # the cluster node it runs on (protocol 1.1, cluster backends only)
 
 
 class DaemonInfo(NamedTuple):
@@ -218,6 +219,7 @@ def parse_process_info(obj: Any) -> ProcessInfo:
         state=state,
         pid=_expect(obj.get("pid"), int, "ProcessInfo pid", nullable=True),
         exitcode=_expect(obj.get("exitcode"), int, "ProcessInfo exitcode", nullable=True),
+        node=_expect(obj.get("node"), str, "ProcessInfo node", nullable=True),
     )
 
 
