@@ -23,6 +23,9 @@ const (
 	ErrShuttingDown     ErrorCode = 1009 // the daemon is stopping and starts nothing new
 	ErrPermissionDenied ErrorCode = 1010 // the peer is not the daemon's user or root
 	ErrFdsMissing       ErrorCode = 1011 // output "passed" without two file descriptors
+	// Protocol 1.1.
+	ErrBackendUnavailable ErrorCode = 1019 // the daemon's cluster cannot be reached now
+	ErrBadPlacement       ErrorCode = 1020 // no live node can take the placement, or the daemon takes none
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -35,22 +38,24 @@ const (
 )
 
 var codeNames = map[ErrorCode]string{
-	ErrNoSuchProcess:    "NoSuchProcess",
-	ErrAlreadyStarted:   "AlreadyStarted",
-	ErrNotStarted:       "NotStarted",
-	ErrGroupNotNull:     "GroupNotNull",
-	ErrBadTarget:        "BadTarget",
-	ErrSpawnFailed:      "SpawnFailed",
-	ErrTargetFailed:     "TargetFailed",
-	ErrJoinSelf:         "JoinSelf",
-	ErrShuttingDown:     "ShuttingDown",
-	ErrPermissionDenied: "PermissionDenied",
-	ErrFdsMissing:       "FdsMissing",
-	ErrParse:            "ParseError",
-	ErrInvalidRequest:   "InvalidRequest",
-	ErrMethodNotFound:   "MethodNotFound",
-	ErrInvalidParams:    "InvalidParams",
-	ErrInternal:         "InternalError",
+	ErrNoSuchProcess:      "NoSuchProcess",
+	ErrAlreadyStarted:     "AlreadyStarted",
+	ErrNotStarted:         "NotStarted",
+	ErrGroupNotNull:       "GroupNotNull",
+	ErrBadTarget:          "BadTarget",
+	ErrSpawnFailed:        "SpawnFailed",
+	ErrTargetFailed:       "TargetFailed",
+	ErrJoinSelf:           "JoinSelf",
+	ErrShuttingDown:       "ShuttingDown",
+	ErrPermissionDenied:   "PermissionDenied",
+	ErrFdsMissing:         "FdsMissing",
+	ErrBackendUnavailable: "BackendUnavailable",
+	ErrBadPlacement:       "BadPlacement",
+	ErrParse:              "ParseError",
+	ErrInvalidRequest:     "InvalidRequest",
+	ErrMethodNotFound:     "MethodNotFound",
+	ErrInvalidParams:      "InvalidParams",
+	ErrInternal:           "InternalError",
 }
 
 // String is the code's name in PROTOCOL.md ("AlreadyStarted"), or "code N" for other codes.

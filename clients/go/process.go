@@ -23,6 +23,17 @@ type ProcessInfo struct {
 	State    State  `json:"state"`
 	Pid      *int   `json:"pid"`      // nil until started
 	ExitCode *int   `json:"exitcode"` // nil until ended; minus the signal number if a signal ended it
+	// Node is the cluster node (its id) the process runs or ran on (protocol 1.1, a daemon with a
+	// cluster backend only); nil for the daemon's own machine.
+	Node *string `json:"node,omitempty"`
+}
+
+// Placement says where a daemon with a cluster backend (serve --backend ray) runs a process
+// (protocol 1.1): a node id or address, and resources by the cluster's names ("CPU", "GPU",
+// custom ones). A daemon that runs processes locally refuses any placement (ErrBadPlacement).
+type Placement struct {
+	Node      string             `json:"node,omitempty"`
+	Resources map[string]float64 `json:"resources,omitempty"`
 }
 
 // ProcessOptions are the arguments of NewProcess, as in processing.Process(target, args, kwargs, name).
@@ -31,6 +42,8 @@ type ProcessOptions struct {
 	Args   []any          // positional arguments (appended to an argv target)
 	Kwargs map[string]any // keyword arguments (callable targets only)
 	Name   string         // "" gives the default name, Process-N
+	// Placement (protocol 1.1): where a daemon with a cluster backend runs it; nil: anywhere.
+	Placement *Placement
 }
 
 // Process is a handle on one process of the daemon, with the methods of processing.Process.
@@ -49,11 +62,13 @@ type createParams struct {
 	Args   []any          `json:"args,omitempty"`
 	Kwargs map[string]any `json:"kwargs,omitempty"`
 	Name   *string        `json:"name,omitempty"`
+	// Sent only when set, so a 1.0 daemon sees the request it always saw.
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // NewProcess creates a process (process.create); it is not started.
 func (c *Client) NewProcess(ctx context.Context, opts ProcessOptions) (*Process, error) {
-	params := createParams{Target: opts.Target, Args: opts.Args, Kwargs: opts.Kwargs}
+	params := createParams{Target: opts.Target, Args: opts.Args, Kwargs: opts.Kwargs, Placement: opts.Placement}
 	if opts.Name != "" {
 		params.Name = &opts.Name
 	}
@@ -192,6 +207,17 @@ func (p *Process) Terminate(ctx context.Context) error {
 func (p *Process) Kill(ctx context.Context) error {
 	_, err := p.infoCall(ctx, "process.kill", idParams{p.id})
 	return err
+}
+
+// Node is the cluster node the last answer said the process runs on, and whether there is one
+// (false on the daemon's own machine, and before a cluster process has started).
+func (p *Process) Node() (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.info.Node == nil {
+		return "", false
+	}
+	return *p.info.Node, true
 }
 
 // Pid is the process's pid as last reported (0, false before it started).

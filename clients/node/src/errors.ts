@@ -21,6 +21,8 @@ export const ErrorCode = {
   ShuttingDown: 1009,
   PermissionDenied: 1010,
   FdsMissing: 1011,
+  BackendUnavailable: 1019,
+  BadPlacement: 1020,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -100,6 +102,8 @@ export class JoinSelfError extends RpcError {}
 export class ShuttingDownError extends RpcError {}
 export class PermissionDeniedError extends RpcError {}
 export class FdsMissingError extends RpcError {}
+export class BackendUnavailableError extends RpcError {}
+export class BadPlacementError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -118,6 +122,8 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ShuttingDown, ShuttingDownError],
   [ErrorCode.PermissionDenied, PermissionDeniedError],
   [ErrorCode.FdsMissing, FdsMissingError],
+  [ErrorCode.BackendUnavailable, BackendUnavailableError],
+  [ErrorCode.BadPlacement, BadPlacementError],
 ]);
 
 /**

@@ -14,6 +14,7 @@ export {
   type CallableTarget,
   type DaemonInfo,
   type Output,
+  type Placement,
   type ProcessInfo,
   type ProcessState,
   type Target,
