@@ -17,3 +17,9 @@ test-ray: $(RAY_STAMP)
 
 TEST_TARGETS := ray-extra $(TEST_TARGETS)
 test-python: ray-extra
+
+# The Ray backend's bench rows (bench/ray_rows.py): ours against ray.get(f.remote()) and the Job
+# Submission API, on the tests' two-node cluster. Not part of `make test` (it takes ~1-2 minutes).
+.PHONY: bench-ray
+bench-ray: $(RAY_STAMP)
+	$(BIN)/python -m bench.ray_rows $(if $(QUICK),--quick)

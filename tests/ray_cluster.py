@@ -78,6 +78,7 @@ class RayCluster:
             raise RuntimeError(f"ray start failed for {ip}: {log.read_text()[-3000:]}")
 
     def start(self) -> None:
+        self.dashboard_port = free_port(HEAD_IP)
         self._ray_start(
             "--head",
             f"--port={self.port}",
@@ -85,7 +86,7 @@ class RayCluster:
             '--resources={"sl_head": 100}',
             "--include-dashboard=true",
             f"--dashboard-host={HEAD_IP}",
-            f"--dashboard-port={free_port(HEAD_IP)}",
+            f"--dashboard-port={self.dashboard_port}",
             f"--ray-client-server-port={free_port(HEAD_IP)}",
             ip=HEAD_IP,
         )
@@ -97,10 +98,8 @@ class RayCluster:
         )
 
     def dashboard_url(self) -> str:
-        for line in (self.dir / f"start-{HEAD_IP}.log").read_text().splitlines():
-            if "http://" in line and "dashboard" in line.lower():
-                return "http://" + line.split("http://", 1)[1].split()[0].strip("'\"\x1b[0m")
-        raise LookupError("no dashboard address in the head's start log")
+        """Where the Job Submission API listens (the head's dashboard)."""
+        return f"http://{HEAD_IP}:{self.dashboard_port}"
 
     # -- stopping by pid ----------------------------------------------------------------------
     def pids(self, *markers: str) -> set[int]:
