@@ -332,9 +332,28 @@ def test_a_node_that_dies_turns_its_processes_lost(cluster: RayCluster, driver: 
         _, on_exit = on_exits()
         child = await o.spawn(request(1, ["sleep", "300"], {"sl_doomed": 1}), on_exit(1))
         assert await child.loaded() is None
+        unwatched = await o.spawn(request(2, ["sleep", "300"], {"sl_doomed": 1}), on_exit(2))
+        assert await unwatched.loaded() is None
+        unwatched.stop_watching()  # as if its front were down when the node dies
         cluster.kill(cluster.pids(f"={doomed_ip} ", f"={doomed_ip}\0"))  # the node, all of it
         process_id, reason = await asyncio.wait_for(lost, 90)
         assert child.lost_reason == reason
+
+        # A front that comes later finds out from Ray's record of the actor (its death cause).
+        later = RayOwner(address=cluster.address, name="lost", socket_path=None)
+        survivors: list[Survivor] = []
+
+        async def both_lost() -> None:
+            while len(survivors) < 2:
+                survivors[:] = await later.reattach(on_exit)
+                await asyncio.sleep(0.2)  # poll Ray's record with a deadline (wait_for below)
+
+        await asyncio.wait_for(both_lost(), 60)
+        assert [(s.process_id, s.exitcode, s.child) for s in survivors] == [
+            (1, None, None),
+            (2, None, None),
+        ]
+        assert all("died" in (s.lost_reason or "") for s in survivors), survivors
         return process_id, reason
 
     lost: asyncio.Future[tuple[int, str]]

@@ -330,7 +330,41 @@ class RayOwner:
             else:
                 child.exitcode = status["exitcode"]
                 survivors.append(Survivor(process_id, child.pid, child.exitcode, None))
+        found = {s.process_id for s in survivors}
+        for process_id, reason in (await asyncio.to_thread(self._dead_actors)).items():
+            if process_id not in found:
+                survivors.append(Survivor(process_id, None, None, None, lost_reason=reason))
         return sorted(survivors, key=lambda s: s.process_id)
+
+    def _dead_actors(self) -> dict[int, str]:
+        """Our actors that died while no front watched them, and how: a node that died, a
+        worker that crashed. Those this daemon killed itself (released ones) are left out.
+        From Ray's state API (the head's dashboard); without it, none are known."""
+        try:
+            state = importlib.import_module("ray.util.state")
+            actors = state.list_actors(
+                filters=[("ray_namespace", "=", self.namespace), ("state", "=", "DEAD")],
+                detail=True,
+                limit=10_000,
+                raise_on_missing_output=False,
+            )
+        except Exception as exc:  # no dashboard, or it is down: a lost process stays unknown
+            log.warning("cannot list the actors that died meanwhile: %s", _first_line(exc))
+            return {}
+        dead: dict[int, str] = {}
+        prefix = f"{self.name}:"
+        for actor in actors:
+            name = actor.name or ""
+            if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+                continue
+            context = (actor.death_cause or {}).get("actor_died_error_context") or {}
+            if context.get("reason") == "RAY_KILL":
+                continue  # released by a front (or a start that failed): nothing is lost
+            message = context.get("error_message") or context.get("reason") or "no cause given"
+            dead[int(name[len(prefix) :])] = (
+                f"its Ray actor died: {_first_line(Exception(message))}"
+            )
+        return dead
 
     async def read_output(
         self, process_id: int, stream: str, offset: int = 0, limit: int = CHUNK, wait: bool = False
