@@ -203,6 +203,38 @@ def test_the_python_client_places_a_process_and_sees_its_node(
             Process(target=["true"], placement={"resources": {"sl_nowhere": 1}}, client=client)
 
 
+def test_stdio_mode_keeps_stdout_for_the_protocol(cluster: RayCluster) -> None:
+    """Ray's driver prints raylet warnings to sys.stdout: with --stdio that is the protocol."""
+    import json
+
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "process.create",
+         "params": {"target": {"argv": ["sh", "-c", "exit 4"]}, "placement": ON_HEAD}},
+        {"jsonrpc": "2.0", "id": 2, "method": "process.start", "params": {"id": 1}},
+        {"jsonrpc": "2.0", "id": 3, "method": "process.join", "params": {"id": 1}},
+    ]  # fmt: skip
+    serve = ["serve", "--stdio", "--backend", "ray", "--ray-address", cluster.address]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisord_lite", *serve, "--ray-name", "stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env={**os.environ, **cluster.auth_env},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    answers = []
+    for req in requests:  # one at a time: the join is sent once the start has been answered
+        proc.stdin.write(json.dumps(req).encode() + b"\n")
+        proc.stdin.flush()
+        answers.append(json.loads(proc.stdout.readline()))  # every line is the protocol's
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stdout.read() == b""
+    proc.stdout.close()
+    assert answers[2]["result"]["exitcode"] == 4 and answers[2]["result"]["node"]
+
+
 # -- the owner's own methods, from a driver in this process ----------------------------------
 
 

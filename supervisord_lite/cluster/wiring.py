@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 from typing import TYPE_CHECKING
 
 from supervisord_lite.cluster.ray_owner import RayOwner
@@ -32,6 +33,10 @@ def ray_owner(options: Options, socket_path: str | None) -> RayOwner:
             "port, 6379 unless `ray start --head --port` said otherwise)"
         )
     name = options.ray_name or default_name(socket_path)
+    # A Ray driver prints the raylets' warnings ("N worker processes have been started ...") to
+    # sys.stdout, from a thread of its own. With --stdio, fd 1 is the protocol; otherwise the
+    # daemon writes nothing there. So Python's stdout is its stderr (the log) from now on.
+    sys.stdout = sys.stderr
     owner = RayOwner(address=options.ray_address, name=name, socket_path=socket_path)
     log.info("processes run on the Ray cluster at %s as %s", options.ray_address, owner.namespace)
     return owner
