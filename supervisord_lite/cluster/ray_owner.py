@@ -108,11 +108,13 @@ class RayChild:
             try:
                 code: int = await self.handle.wait.remote()
                 break
-            except exceptions.ActorUnavailableError:
+            except exceptions.ActorUnavailableError as exc:
                 # Unreachable for now (a network blip), not dead: ask again, less and less often.
+                log.info("process %d: its actor is unreachable (%s); asking again in %.1f s",
+                         self.process_id, _first_line(exc), delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            except exceptions.RayError as exc:
+            except Exception as exc:  # ActorDiedError, mostly; whatever it is, no exit will come
                 self.lost_reason = f"its Ray actor died: {_first_line(exc)}"
                 self.reported = True
                 log.warning("process %d is lost: %s", self.process_id, self.lost_reason)
