@@ -51,7 +51,8 @@ def ray_daemon(cluster: RayCluster) -> Iterator[Daemon]:
     with tempfile.TemporaryDirectory(prefix="sl-") as d:
         daemon = start_ray_daemon(Path(d), cluster, "shared")
         yield daemon
-        stop_daemon(daemon)
+        assert stop_daemon(daemon) == 0, daemon.stderr()
+        assert "stopped" in daemon.stderr()
 
 
 def start_ray_daemon(directory: Path, cluster: RayCluster, name: str) -> Daemon:

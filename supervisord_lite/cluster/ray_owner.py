@@ -7,7 +7,8 @@ arrive as events, nothing polls. Actors outlive the daemon: a daemon started aga
 name finds them by name (`reattach`) with the pid and, if it has exited meanwhile, the exit status.
 An actor goes only when the front has stored the exit (`acknowledge`), or at a clean stop.
 
-Ray is imported when this module is, so the daemon imports it only for `--backend ray`.
+Ray itself is imported by the constructor (`import_ray`), so only a daemon with `--backend ray`
+imports it, and one without it installed says which extra to install.
 """
 
 from __future__ import annotations
@@ -26,16 +27,11 @@ from supervisord_lite.cluster import RAY_EXTRA
 from supervisord_lite.cluster.actor import ProcessActor
 from supervisord_lite.cluster.capture import CHUNK, Chunk
 from supervisord_lite.cluster.placement import Node, actor_options, nodes_from_ray, resolve
+from supervisord_lite.cluster.ray_child import LostCallback, RayChild, first_line
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import ExitCallback, Output, Placement, SpawnRequest, TargetKind
 
 log = logging.getLogger(__name__)
-
-# What `on_exit` gets for a child whose actor died with its node, when nobody handles `on_lost`:
-# no exit status exists (the same value the local owner uses for a status it could not read).
-LOST_EXITCODE = -255
-
-LostCallback = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -58,103 +54,6 @@ def import_ray() -> Any:
             f"the Ray backend needs Ray, which is not installed here ({exc}); "
             f"install it with: {RAY_EXTRA}"
         ) from None
-
-
-class RayChild:
-    """A process run by its actor; `node` is the Ray node id it runs on."""
-
-    def __init__(self, owner: RayOwner, process_id: int, handle: Any, pid: int, node: str) -> None:
-        self._owner = owner
-        self.process_id = process_id
-        self.handle = handle
-        self._pid = pid
-        self.node = node
-        self.exitcode: int | None = None
-        self.lost_reason: str | None = None
-        self.reported = False  # on_exit (or on_lost) has run
-        self._watcher: asyncio.Task[None] | None = None
-        self._relays: list[asyncio.Task[None]] = []
-
-    @property
-    def pid(self) -> int:
-        return self._pid
-
-    async def loaded(self) -> str | None:
-        try:
-            problem: str | None = await self.handle.go.remote()
-        except self._owner.ray.exceptions.RayError as exc:
-            return f"its Ray actor failed: {_first_line(exc)}"
-        return problem
-
-    def signal(self, signum: int) -> None:
-        """Sent to the child's process group by its actor (fire and forget, as a kill is)."""
-        if self.exitcode is None and self.lost_reason is None:
-            self.handle.signal.remote(signum)
-
-    def poll(self) -> None:
-        """Nothing to do: an exit is known only when the actor's answer arrives."""
-
-    def watch(self, on_exit: ExitCallback, on_lost: LostCallback | None) -> None:
-        self._watcher = asyncio.ensure_future(self._watch(on_exit, on_lost))
-
-    def relay(self, stream: str, fd: int) -> None:
-        """Copy the stream, from its start, to `fd` (the caller's own, for output "passed")."""
-        self._relays.append(asyncio.ensure_future(self._relay(stream, fd)))
-
-    async def _watch(self, on_exit: ExitCallback, on_lost: LostCallback | None) -> None:
-        exceptions = self._owner.ray.exceptions
-        delay = 0.1
-        while True:
-            try:
-                code: int = await self.handle.wait.remote()
-                break
-            except exceptions.ActorUnavailableError as exc:
-                # Unreachable for now (a network blip), not dead: ask again, less and less often.
-                log.info("process %d: its actor is unreachable (%s); asking again in %.1f s",
-                         self.process_id, _first_line(exc), delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception as exc:  # ActorDiedError, mostly; whatever it is, no exit will come
-                self.lost_reason = f"its Ray actor died: {_first_line(exc)}"
-                self.reported = True
-                log.warning("process %d is lost: %s", self.process_id, self.lost_reason)
-                if on_lost is not None:
-                    on_lost(self.process_id, self.lost_reason)
-                else:
-                    on_exit(LOST_EXITCODE)
-                return
-        if self._relays:  # what it wrote reaches the caller before its exit does
-            await asyncio.wait(self._relays, timeout=2)
-        self.exitcode = code
-        self.reported = True
-        on_exit(code)
-
-    async def _relay(self, stream: str, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        offset = 0
-        try:
-            while True:
-                chunk = await self.read(stream, offset, CHUNK, wait=True)
-                if chunk.data:  # the caller's fd may block (a pipe, a terminal): not in the loop
-                    await loop.run_in_executor(None, _write_all, fd, chunk.data)
-                offset = chunk.next_offset
-                if chunk.ended:
-                    return
-        except (OSError, self._owner.ray.exceptions.RayError):
-            return  # the caller went away, or the actor did
-        finally:
-            os.close(fd)
-
-    async def read(self, stream: str, offset: int, limit: int, wait: bool) -> Chunk:
-        """Output from `offset` (bytes of the stream), as kept on the node; with `wait`, answered
-        when something follows it or the stream ends (server-side, in the actor)."""
-        data, next_offset, ended = await self.handle.read.remote(stream, offset, limit, wait)
-        return Chunk(data, next_offset, ended)
-
-    def stop_watching(self) -> None:
-        for task in (self._watcher, *self._relays):
-            if task is not None:
-                task.cancel()
 
 
 class RayOwner:
@@ -192,7 +91,7 @@ class RayOwner:
                 )
         except Exception as exc:  # Ray raises many kinds here; each means "not connected"
             raise errors.BackendUnavailable(
-                f"cannot connect to the Ray cluster at {address} ({_first_line(exc)}); if it "
+                f"cannot connect to the Ray cluster at {address} ({first_line(exc)}); if it "
                 "uses token authentication (RAY_AUTH_MODE=token), the daemon needs the same "
                 "RAY_AUTH_MODE and its token (RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token)"
             ) from None
@@ -265,12 +164,12 @@ class RayOwner:
         except exceptions.RayError as exc:
             self._kill(handle)
             raise errors.SpawnFailed(
-                f"cannot start process {request.process_id} on the cluster: {_first_line(exc)}"
+                f"cannot start process {request.process_id} on the cluster: {first_line(exc)}"
             ) from None
         if "error" in started:
             self._kill(handle)
             raise errors.SpawnFailed(started["error"], errno=started.get("errno"))
-        return RayChild(self, request.process_id, handle, started["pid"], started["node"])
+        return RayChild(self.ray, request.process_id, handle, started["pid"], started["node"])
 
     def _spec(self, request: SpawnRequest) -> dict[str, Any]:
         target = request.target
@@ -317,14 +216,15 @@ class RayOwner:
             process_id = int(name[len(prefix) :])
             try:
                 handle = await asyncio.to_thread(self.ray.get_actor, name, self.namespace)
-                status: dict[str, Any] = await handle.status.remote()
-            except (ValueError, self.ray.exceptions.RayError) as exc:
-                log.warning("cannot reattach to process %d: %s", process_id, _first_line(exc))
+                # Bounded: an actor on a node that is dying must not hold up the daemon's start.
+                status: dict[str, Any] = await asyncio.wait_for(handle.status.remote(), 30)
+            except (ValueError, TimeoutError, self.ray.exceptions.RayError) as exc:
+                log.warning("cannot reattach to process %d: %s", process_id, first_line(exc))
                 continue
             if status["pid"] is None:  # its start was cut off: nothing ran, nothing to keep
                 self._kill(handle)
                 continue
-            child = RayChild(self, process_id, handle, status["pid"], status["node"])
+            child = RayChild(self.ray, process_id, handle, status["pid"], status["node"])
             self.children[process_id] = child
             if status["exitcode"] is None:
                 child.watch(on_exit(process_id), self._on_lost)
@@ -351,7 +251,7 @@ class RayOwner:
                 raise_on_missing_output=False,
             )
         except Exception as exc:  # no dashboard, or it is down: a lost process stays unknown
-            log.warning("cannot list the actors that died meanwhile: %s", _first_line(exc))
+            log.warning("cannot list the actors that died meanwhile: %s", first_line(exc))
             return {}
         dead: dict[int, str] = {}
         prefix = f"{self.name}:"
@@ -363,9 +263,7 @@ class RayOwner:
             if context.get("reason") == "RAY_KILL":
                 continue  # released by a front (or a start that failed): nothing is lost
             message = context.get("error_message") or context.get("reason") or "no cause given"
-            dead[int(name[len(prefix) :])] = (
-                f"its Ray actor died: {_first_line(Exception(message))}"
-            )
+            dead[int(name[len(prefix) :])] = f"its Ray actor died: {first_line(Exception(message))}"
         return dead
 
     async def read_output(
@@ -421,18 +319,3 @@ def _check_reachable(address: str) -> None:
             f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
             "(ray start --head ...) or give its head's address with --ray-address HOST:PORT"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    """A Ray error's gist: its messages run to many lines (tracebacks, ids)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if "died" in line or "node" in line.lower():
-            return line[:300]
-    return (lines[0] if lines else type(exc).__name__)[:300]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
