@@ -138,6 +138,25 @@ def test_the_actor_signals_the_whole_group_and_loads_python_targets(tmp_path: Pa
     asyncio.run(main())
 
 
+def test_the_actor_keeps_output_only_in_a_private_directory(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+
+    async def main() -> None:
+        actor = ProcessActor("units", 6, str(shared))
+        refused = await actor.start(spec("argv", ("true",)))
+        assert "is not private" in refused["error"] and actor.pid is None
+        shared.chmod(0o700)
+        assert (await actor.start(spec("argv", ("true",))))["pid"] > 0
+        await actor.go()
+        assert await actor.wait() == 0
+        assert oct((shared / "units").stat().st_mode & 0o777) == "0o700"
+        assert oct((shared / "units" / "6" / "stdout").stat().st_mode & 0o777) == "0o600"
+
+    asyncio.run(main())
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]

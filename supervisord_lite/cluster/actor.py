@@ -100,7 +100,8 @@ class ProcessActor:
                 with contextlib.suppress(FileExistsError):  # makes parents 0777 - umask)
                     os.mkdir(path, 0o700)
         else:
-            _close(gate_r, gate_w, *fds[1:])
+            _close(gate_w, *fds, *([] if self._status is None else [self._status]))
+            self._status = None
             return {"error": problem, "errno": None}
         keep = spec["output"] != "null"
         for stream in ("stdout", "stderr"):
