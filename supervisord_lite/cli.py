@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from supervisord_lite import __version__, logs
+from supervisord_lite.core.errors import BackendUnavailable
 from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED
 from supervisord_lite.owner.keeper_client import KeeperGone
 from supervisord_lite.paths import default_socket_path
@@ -113,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
         "our cgroup delegated); given, a writable cgroup of ours there is used to hold each "
         "child's tree",
     )
+    serve.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="where processes run: this machine (default), or a Ray cluster (docs/cluster.md)",
+    )
+    serve.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster's head (GCS)")
+    serve.add_argument(
+        "--ray-name",
+        metavar="NAME",
+        help="this daemon's name on the cluster: its actors' namespace and names (default: "
+        "host, uid and a hash of the socket path; a restarted daemon finds its actors by it)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -147,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=None if args.log_dir is None else args.log_dir.absolute(),
         event_ring=max(1, args.event_ring),
         cgroup_root=args.cgroup_root,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        ray_name=args.ray_name,
     )
     try:
         return asyncio.run(serve(options))
@@ -155,4 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (PermissionError, UntrustedDirectory, StateInUse, KeeperGone) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
+        return 1
+    except BackendUnavailable as exc:
+        print(f"supervisord-lite: {exc.message}", file=sys.stderr)
         return 1

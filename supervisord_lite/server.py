@@ -11,6 +11,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervisord_lite import systemd
 from supervisord_lite.core.model import Spawner
@@ -35,6 +36,9 @@ from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LI
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import Admission, UnixServer, bind_socket
 
+if TYPE_CHECKING:
+    from supervisord_lite.cluster.ray_owner import RayOwner
+
 log = logging.getLogger("supervisord_lite")
 
 
@@ -54,6 +58,9 @@ class Options:
     log_dir: Path | None = None  # output "log" (None: a private temporary directory)
     event_ring: int = 10_000
     cgroup_root: Path | None = None  # where cgroup v2 is mounted, to use it without systemd's mark
+    backend: str = "local"  # or "ray" (supervisord_lite/cluster)
+    ray_address: str | None = None
+    ray_name: str | None = None
 
 
 def _discover() -> object:
@@ -114,7 +121,37 @@ async def serve(options: Options) -> int:
             supervision.logs.notify(process_id)
 
     cgroup_root = None if options.cgroup_root is None else str(options.cgroup_root)
-    if options.ephemeral:
+    ray: RayOwner | None = None
+    if options.backend == "ray":
+        # Processes run as actors of a Ray cluster (docs/cluster.md): the records are kept here
+        # as with the keeper, and a restarted front takes back the actors by their names.
+        from supervisord_lite.cluster.wiring import ray_owner
+
+        state_dir = state_directory.prepare(
+            options.state_dir or state_directory.default_state_dir()
+        )
+        front_lock = state_directory.lock_front(state_dir)
+        log_dir = options.log_dir or state_dir / "logs"
+        try:
+            spawner = ray = ray_owner(options, socket_str)
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            if lock_fd is not None:
+                options.socket_path.unlink(missing_ok=True)
+                os.close(lock_fd)
+            raise
+        store = SqliteStore(state_dir)
+        supervisor = Supervisor(
+            ray,
+            parent_of=parent_of,
+            on_change=changed,
+            store=store,
+            acknowledge=ray.acknowledge_all,
+            keep_exited=options.keep_exited,
+        )
+        store.on_pending = supervisor.persist_soon
+    elif options.ephemeral:
         if options.log_dir is None:
             temp_logs = tempfile.TemporaryDirectory(prefix="supervisord-lite-logs-")
             log_dir = Path(temp_logs.name)  # mkdtemp makes it 0700
@@ -165,15 +202,23 @@ async def serve(options: Options) -> int:
         info=info,
         events_capacity=options.event_ring,
     )
-    if keeper is not None:
-        running, exited, lost = supervisor.reattach(await keeper.reattach(supervisor.on_exit_of))
+    owner = keeper or ray
+    if owner is not None:
+        running, exited, lost = supervisor.reattach(await owner.reattach(supervisor.on_exit_of))
         supervisor.persist()
 
         def keeper_gone(ids: list[int]) -> None:
             for process_id in ids:
                 supervisor.mark_lost(process_id, "the keeper went away")
 
-        keeper.on_lost = keeper_gone
+        if keeper is not None:
+            keeper.on_lost = keeper_gone
+        if ray is not None:
+
+            def node_gone(process_id: int, reason: str) -> None:
+                supervisor.mark_lost(process_id, reason)
+
+            ray.on_lost = node_gone
         log.info(
             "state in %s: %d record(s); from the keeper: %d running, %d exited while away, %d lost",
             state_dir,
@@ -235,6 +280,8 @@ async def serve(options: Options) -> int:
     elif local is not None:
         local.close()  # the zygote and its spares go too
         close_trees(local)  # nothing a child left behind outlives the daemon
+    if ray is not None:
+        ray.close()  # stop watching; the actors of stored exits go
     if store is not None:
         store.close()
     if front_lock is not None:

@@ -69,5 +69,15 @@ def test_info_matches_the_wire_model() -> None:
         args=(), kwargs={}, state=State.EXITED, pid=77, exitcode=-9,
     )  # fmt: skip
     wire = info(record)
+    # `node` is in the model but on the wire only for a cluster backend's process (1.1): the
+    # members sent are compared, every one of them (the others are required).
+    assert models.ProcessInfo.model_validate(wire).model_dump(exclude_unset=True) == wire
+    assert "authkey" not in wire and "k" not in wire.values() and "node" not in wire
+
+    class ClusterChild:
+        node = "n1"
+
+    record.child = ClusterChild()  # type: ignore[assignment]
+    wire = info(record)
+    assert wire["node"] == "n1"
     assert models.ProcessInfo.model_validate(wire).model_dump() == wire
-    assert "authkey" not in wire and "k" not in wire.values()

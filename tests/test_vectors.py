@@ -46,6 +46,9 @@ UNREACHABLE = {
     ErrorCode.PERMISSION_DENIED: (
         "1010 needs a peer of another uid than the daemon's (and not root): not one connection"
     ),
+    ErrorCode.BACKEND_UNAVAILABLE: (
+        "1019 needs a daemon whose cluster went away (tests/test_cluster_*.py); vectors run locally"
+    ),
 }
 # Codes shown only indirectly: the vector checks a supervised child's exit status, the child
 # checks the code (it is the caller the rule is about).

@@ -30,6 +30,9 @@ const (
 	ErrProgramExists    ErrorCode = 1013 // program.add with a name taken; data: {"name"}
 	ErrNoSuchProgram    ErrorCode = 1014 // no program has this name; data: {"name"}
 	ErrEventsExpired    ErrorCode = 1015 // events after since left the ring; data: {"oldest"}
+	// Protocol 1.1.
+	ErrBackendUnavailable ErrorCode = 1019 // the daemon's cluster cannot be reached now
+	ErrBadPlacement       ErrorCode = 1020 // no live node can take the placement, or the daemon takes none
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -42,29 +45,31 @@ const (
 )
 
 var codeNames = map[ErrorCode]string{
-	ErrNoSuchProcess:    "NoSuchProcess",
-	ErrAlreadyStarted:   "AlreadyStarted",
-	ErrNotStarted:       "NotStarted",
-	ErrGroupNotNull:     "GroupNotNull",
-	ErrBadTarget:        "BadTarget",
-	ErrSpawnFailed:      "SpawnFailed",
-	ErrTargetFailed:     "TargetFailed",
-	ErrJoinSelf:         "JoinSelf",
-	ErrShuttingDown:     "ShuttingDown",
-	ErrPermissionDenied: "PermissionDenied",
-	ErrFdsMissing:       "FdsMissing",
-	ErrStillRunning:     "StillRunning",
-	ErrAccessDenied:     "AccessDenied",
-	ErrAuthFailed:       "AuthenticationFailed",
-	ErrTooLarge:         "TooLarge",
-	ErrProgramExists:    "ProgramExists",
-	ErrNoSuchProgram:    "NoSuchProgram",
-	ErrEventsExpired:    "EventsExpired",
-	ErrParse:            "ParseError",
-	ErrInvalidRequest:   "InvalidRequest",
-	ErrMethodNotFound:   "MethodNotFound",
-	ErrInvalidParams:    "InvalidParams",
-	ErrInternal:         "InternalError",
+	ErrNoSuchProcess:      "NoSuchProcess",
+	ErrAlreadyStarted:     "AlreadyStarted",
+	ErrNotStarted:         "NotStarted",
+	ErrGroupNotNull:       "GroupNotNull",
+	ErrBadTarget:          "BadTarget",
+	ErrSpawnFailed:        "SpawnFailed",
+	ErrTargetFailed:       "TargetFailed",
+	ErrJoinSelf:           "JoinSelf",
+	ErrShuttingDown:       "ShuttingDown",
+	ErrPermissionDenied:   "PermissionDenied",
+	ErrFdsMissing:         "FdsMissing",
+	ErrStillRunning:       "StillRunning",
+	ErrAccessDenied:       "AccessDenied",
+	ErrAuthFailed:         "AuthenticationFailed",
+	ErrTooLarge:           "TooLarge",
+	ErrProgramExists:      "ProgramExists",
+	ErrNoSuchProgram:      "NoSuchProgram",
+	ErrEventsExpired:      "EventsExpired",
+	ErrParse:              "ParseError",
+	ErrInvalidRequest:     "InvalidRequest",
+	ErrMethodNotFound:     "MethodNotFound",
+	ErrInvalidParams:      "InvalidParams",
+	ErrInternal:           "InternalError",
+	ErrBackendUnavailable: "BackendUnavailable",
+	ErrBadPlacement:       "BadPlacement",
 }
 
 // String is the code's name in PROTOCOL.md ("AlreadyStarted"), or "code N" for other codes.

@@ -35,6 +35,17 @@ type ProcessInfo struct {
 	Argv      []string `json:"argv,omitempty"`
 	StartedAt *string  `json:"started_at,omitempty"`
 	ExitedAt  *string  `json:"exited_at,omitempty"`
+	// Node is the cluster node (its id) the process runs or ran on (protocol 1.1, a daemon with a
+	// cluster backend only); nil for the daemon's own machine.
+	Node *string `json:"node,omitempty"`
+}
+
+// Placement says where a daemon with a cluster backend (serve --backend ray) runs a process
+// (protocol 1.1): a node id or address, and resources by the cluster's names ("CPU", "GPU",
+// custom ones). A daemon that runs processes locally refuses any placement (ErrBadPlacement).
+type Placement struct {
+	Node      string             `json:"node,omitempty"`
+	Resources map[string]float64 `json:"resources,omitempty"`
 }
 
 // ProcessOptions are the arguments of NewProcess, as in processing.Process(target, args, kwargs, name).
@@ -46,6 +57,8 @@ type ProcessOptions struct {
 	// AuthKey is the process's authkey instead of the one it would inherit (its parent's, or the
 	// daemon's); nil or empty inherits. In a Python child it is current_process().authkey.
 	AuthKey []byte
+	// Placement (protocol 1.1): where a daemon with a cluster backend runs it; nil: anywhere.
+	Placement *Placement
 }
 
 // Process is a handle on one process of the daemon, with the methods of processing.Process.
@@ -66,12 +79,15 @@ type createParams struct {
 	Name   *string        `json:"name,omitempty"`
 	// encoding/json writes []byte as standard base64, the form process.create takes.
 	AuthKey []byte `json:"authkey,omitempty"`
+	// Sent only when set, so a 1.0 daemon sees the request it always saw.
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // NewProcess creates a process (process.create); it is not started.
 func (c *Client) NewProcess(ctx context.Context, opts ProcessOptions) (*Process, error) {
 	params := createParams{
 		Target: opts.Target, Args: opts.Args, Kwargs: opts.Kwargs, AuthKey: opts.AuthKey,
+		Placement: opts.Placement,
 	}
 	if opts.Name != "" {
 		params.Name = &opts.Name
@@ -244,6 +260,17 @@ func (p *Process) Terminate(ctx context.Context) error {
 func (p *Process) Kill(ctx context.Context) error {
 	_, err := p.infoCall(ctx, "process.kill", idParams{p.id})
 	return err
+}
+
+// Node is the cluster node the last answer said the process runs on, and whether there is one
+// (false on the daemon's own machine, and before a cluster process has started).
+func (p *Process) Node() (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.info.Node == nil {
+		return "", false
+	}
+	return *p.info.Node, true
 }
 
 // Pid is the process's pid as last reported (0, false before it started).

@@ -80,3 +80,11 @@ class BadSince(CoreError):
 
 class BadRunId(CoreError):
     """process.logs with a program and an id that is not one of its runs."""
+
+
+class BadPlacement(CoreError):
+    """A placement no node can satisfy, or one given to a backend that does not place."""
+
+
+class BackendUnavailable(CoreError):
+    """The cluster the processes run on cannot be reached now; nothing was started."""

@@ -61,6 +61,15 @@ class RunAs:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a cluster backend runs a process: a node (its id or address) and resources it needs.
+    Local backends accept only none (the supervisor refuses one before it reaches them)."""
+
+    node: str | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SpawnRequest:
     """Everything a spawner needs to start one process."""
 
@@ -80,6 +89,7 @@ class SpawnRequest:
     # Who created it, for the child's multiprocessing.parent_process(); None for nobody known.
     parent_pid: int | None = None
     parent_name: str | None = None
+    placement: Placement | None = None  # cluster backends only
 
 
 def authkey_bytes(key: str) -> bytes:
@@ -94,7 +104,8 @@ def authkey_from_bytes(raw: bytes) -> str:
 
 
 class Child(Protocol):
-    """A started child as the spawner reports it."""
+    """A started child as the spawner reports it. A cluster backend's child also has `node` (where
+    it runs, a str); ProcessInfo reads it with getattr, so local children need not have it."""
 
     @property
     def pid(self) -> int: ...
@@ -117,6 +128,8 @@ ExitCallback = Callable[[int], None]
 
 
 class Spawner(Protocol):
+    # A backend that can place processes also has `check_placement(placement) -> None`, which
+    # raises BadPlacement; the supervisor refuses any placement for a backend without it.
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> Child:
         """Start a child. Raises SpawnFailed if nothing could be started.
 
@@ -136,6 +149,7 @@ class Survivor:
     exitcode: int | None  # None while it still runs
     child: Child | None  # a live handle while it runs
     record: Mapping[str, Any] | None = None  # the record as the owner was given it at start
+    lost_reason: str | None = None  # the owner knows it is gone, exit status unknown (a node died)
 
 
 class Owner(Spawner, Protocol):
@@ -175,6 +189,8 @@ class ProcessRecord:
     owner_uid: int = -1  # the uid of the caller that created it (docs/security.md)
     run_as: RunAs | None = None
     creator_pid: int | None = None  # the pid that called create (the kernel's word)
+    placement: Placement | None = None
+    node: str | None = None  # the cluster node it runs on (a cluster backend's process only)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     unacknowledged: bool = False  # its exit came from an owner that holds it until it is stored
     spawned: asyncio.Event | None = None  # set once an asynchronous spawn has a pid (or failed)

@@ -10,6 +10,7 @@ from typing import Any
 
 from supervisord_lite.core.model import (
     Output,
+    Placement,
     ProcessRecord,
     RunAs,
     State,
@@ -135,6 +136,10 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "exited_at": record.exited_at,
         "run_time": record.run_time,
+        "node": record.node,
+        "placement": None
+        if record.placement is None
+        else {"node": record.placement.node, "resources": dict(record.placement.resources)},
         "run_as": run_as_to_dict(record.run_as),
     }
 
@@ -166,6 +171,10 @@ def from_document(doc: Mapping[str, Any], known: Mapping[int, ProcessRecord]) ->
         started_at=doc.get("started_at"),
         exited_at=doc.get("exited_at"),
         run_time=doc.get("run_time"),
+        node=doc.get("node"),
+        placement=None
+        if doc.get("placement") is None
+        else Placement(doc["placement"]["node"], doc["placement"]["resources"]),
     )
     if record.state in (State.EXITED, State.LOST):
         record.exited.set()

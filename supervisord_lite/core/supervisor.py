@@ -25,6 +25,7 @@ from supervisord_lite.core.model import (
     Child,
     EventHook,
     Output,
+    Placement,
     ProcessRecord,
     RunAs,
     Spawner,
@@ -171,6 +172,7 @@ class Supervisor:
         authkey: str | None = None,
         caller_pid: int | None = None,
         program: str | None = None,
+        placement: Placement | None = None,
     ) -> ProcessRecord:
         """A new record. `authkey` is the creator's own key when it says it (a Python caller's
         `current_process().authkey`), else the one it inherits: the caller's, or the daemon's."""
@@ -180,6 +182,8 @@ class Supervisor:
             )
         kwargs = kwargs or {}
         _check_target(target, args, kwargs)
+        if placement is not None:
+            self._check_placement(placement)
         if caller is None:
             self._children_of_main += 1
             identity: tuple[int, ...] = (self._children_of_main,)
@@ -205,6 +209,7 @@ class Supervisor:
             run_as=run_as,
             creator_pid=caller_pid,
             program=program,
+            placement=placement,
         )
         self._records[record.id] = record
         if caller is not None:
@@ -212,6 +217,15 @@ class Supervisor:
         self._touch(record)
         self.on_event("created", record)
         return record
+
+    def _check_placement(self, placement: Placement) -> None:
+        check = getattr(self._spawner, "check_placement", None)
+        if check is None:
+            raise errors.BadPlacement(
+                "this daemon runs processes on its own machine: a placement needs a cluster "
+                "backend (serve --backend ray); drop the placement param"
+            )
+        check(placement)
 
     async def start(
         self,
@@ -272,6 +286,7 @@ class Supervisor:
             parent_pid=record.creator_pid,
             parent_name=_creator_name(record),
             **(spawn_options or {}),
+            placement=record.placement,
         )
         # The invariant: whatever fails, the record ends `created` (nothing runs: the spawner
         # leaves no child behind when it raises) or `running`, never stuck `starting` (a join
@@ -299,6 +314,7 @@ class Supervisor:
             ) from None
         record.child = child
         record.pid = pid
+        record.node = getattr(child, "node", None)  # where a cluster backend placed it
         record.started_mono = time.monotonic()
         record.started_at = rfc3339()
         reported = record.state is State.EXITED  # an exit reported before the spawn returned
@@ -493,6 +509,9 @@ class Supervisor:
         running and that the owner does not know is lost. Returns (running, exited, lost)."""
         running = exited = lost = 0
         for survivor in survivors:
+            # Its id was given, whatever becomes of it: new ids go on past it (and past the
+            # names a cluster backend gave its actors).
+            self._last_id = max(self._last_id, survivor.process_id)
             record = self._records.get(survivor.process_id)
             if record is None:
                 if survivor.record is None:
@@ -502,9 +521,12 @@ class Supervisor:
                 self._records[record.id] = record
                 self._records = dict(sorted(self._records.items()))  # lists go by id
                 self._last_id = max(self._last_id, record.id)
-            record.pid = survivor.pid
+            record.pid = survivor.pid if survivor.pid is not None else record.pid
             record.starting = False
-            if survivor.exitcode is None and survivor.child is not None:
+            if survivor.lost_reason is not None:
+                self.mark_lost(record.id, survivor.lost_reason)
+                lost += 1
+            elif survivor.exitcode is None and survivor.child is not None:
                 record.state = State.RUNNING
                 record.child = survivor.child
                 if record.pid is not None:

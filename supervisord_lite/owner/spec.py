@@ -11,6 +11,7 @@ import pwd
 import signal
 import subprocess
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -117,10 +118,10 @@ def merge_env(base: Mapping[str, str], extra: Mapping[str, str | None]) -> dict[
     return env
 
 
-def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
-    """The child's instructions, in an anonymous file: no size limit, no blocking, no trace in env."""
+def child_spec(request: SpawnRequest, env: Mapping[str, str | None]) -> dict[str, Any]:
+    """What `owner.child.bootstrap` reads: the same for every owner (local, or a cluster's)."""
     target = request.target
-    spec = {
+    return {
         "name": request.name,
         "authkey": base64.b64encode(authkey_bytes(request.authkey)).decode("ascii"),
         "parent": None
@@ -136,8 +137,12 @@ def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
         "env": env,  # what a zygote's child changes in its inherited environment (None: unset)
         "cwd": target.cwd,
     }
+
+
+def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
+    """The child's instructions, in an anonymous file: no size limit, no blocking, no trace in env."""
     fd = os.memfd_create("supervisord-lite-spec", os.MFD_CLOEXEC)
-    data = orjson.dumps(spec)
+    data = orjson.dumps(child_spec(request, env))
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

@@ -31,6 +31,8 @@ class ErrorCode(enum.IntEnum):
     PROGRAM_EXISTS = 1013
     NO_SUCH_PROGRAM = 1014
     EVENTS_EXPIRED = 1015
+    BACKEND_UNAVAILABLE = 1019
+    BAD_PLACEMENT = 1020
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -51,6 +53,8 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.EventsExpired: ErrorCode.EVENTS_EXPIRED,
     errors.BadSince: ErrorCode.INVALID_PARAMS,
     errors.BadRunId: ErrorCode.INVALID_PARAMS,
+    errors.BackendUnavailable: ErrorCode.BACKEND_UNAVAILABLE,
+    errors.BadPlacement: ErrorCode.BAD_PLACEMENT,
 }
 
 

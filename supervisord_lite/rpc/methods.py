@@ -27,6 +27,7 @@ from supervisord_lite.core.access import (
 )
 from supervisord_lite.core.model import (
     Output,
+    Placement,
     ProcessRecord,
     RunAs,
     State,
@@ -78,7 +79,7 @@ class CallContext:
 
 def info(record: ProcessRecord) -> dict[str, Any]:
     """ProcessInfo as sent on the wire (built by hand: this is the hot path; tests check the model)."""
-    return {
+    reply = {
         "id": record.id,
         "name": record.name,
         "parent": record.parent_id,
@@ -90,6 +91,13 @@ def info(record: ProcessRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "exited_at": record.exited_at,
     }
+    if record.node is not None:  # a cluster backend's process only
+        reply["node"] = record.node
+    return reply
+    node = getattr(record.child, "node", None)  # a cluster backend's child only
+    if node is not None:
+        reply["node"] = node
+    return reply
 
 
 _NO_TARGET = Target()  # frozen, so one serves every process created without a target
@@ -199,6 +207,9 @@ class Api:
             run_as=self.run_as(ctx, p.target),
             authkey=None if p.authkey is None else _key_from_base64(p.authkey, "authkey"),
             caller_pid=ctx.peer.pid,
+            placement=None
+            if p.placement is None
+            else Placement(p.placement.node, p.placement.resources),
         )
         return info(record)
 
@@ -344,11 +355,11 @@ _ID = (E.NO_SUCH_PROCESS, E.ACCESS_DENIED)
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
                "Create a Process (not started). Its parent is the calling supervised process, if any.",
-               (E.GROUP_NOT_NULL, E.BAD_TARGET)),
+               (E.GROUP_NOT_NULL, E.BAD_TARGET, E.BAD_PLACEMENT)),
     MethodSpec("process.start", Api.start, m.StartParams, m.ProcessInfo,
                "Start the process; at most once.",
                (*_ID, E.ALREADY_STARTED, E.SPAWN_FAILED, E.TARGET_FAILED, E.SHUTTING_DOWN,
-                E.FDS_MISSING)),
+                E.FDS_MISSING, E.BACKEND_UNAVAILABLE)),
     MethodSpec("process.join", Api.join, m.JoinParams, m.ProcessInfo,
                "Wait until the process ends (or the timeout passes); any number of times.",
                (*_ID, E.NOT_STARTED, E.JOIN_SELF)),

@@ -190,6 +190,20 @@ AuthKeyEncoding = Annotated[
 ]
 
 
+class Placement(Params):
+    """Where a cluster backend runs the process (`serve --backend ray`); refused by a local one."""
+
+    node: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="A node id, or a node's address; null: any node that fits"
+    )
+    resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description='Resources the process needs, by the cluster\'s own names ("CPU", "GPU", '
+        "custom ones); it runs only where they are free",
+        json_schema_extra={"default": {}},
+    )
+
+
 class CreateParams(Params):
     target: Target | None = None
     args: Annotated[list[Any], BeforeValidator(_bounded)] = _empty_list()
@@ -200,6 +214,9 @@ class CreateParams(Params):
         None,
         description="The creator's own key (base64 of its bytes), which the process gets instead "
         "of the one it would inherit (its parent's, or the daemon's)",
+    )
+    placement: Placement | None = Field(
+        None, description="Cluster backends only: where to run it; null: anywhere"
     )
 
 
@@ -304,6 +321,11 @@ class ProcessInfoObject(BaseModel):
     )
     started_at: str | None = Field(None, description="RFC 3339 UTC; null until started")
     exited_at: str | None = Field(None, description="RFC 3339 UTC; null until ended")
+    node: str | None = Field(
+        None,
+        description="The cluster node (its id) it runs or ran on; absent for a process of the "
+        "daemon's own machine, and until a cluster process has started",
+    )
 
 
 class DaemonInfoObject(BaseModel):

@@ -84,6 +84,14 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
         "EventsExpired: the events after `since` are no longer kept; list again, then read from "
         "the oldest (data: {oldest})"
     ),
+    ErrorCode.BACKEND_UNAVAILABLE: (
+        "BackendUnavailable: the cluster the daemon runs processes on cannot be reached now; "
+        "nothing was started"
+    ),
+    ErrorCode.BAD_PLACEMENT: (
+        "BadPlacement: no live node can take this placement, or the daemon runs processes "
+        "locally and takes none (data: {node} or {resource} or {resources})"
+    ),
 }
 
 # Standard errors any method can answer (after its own): its params are checked, and it may fail.

@@ -28,6 +28,8 @@ export const ErrorCode = {
   ProgramExists: 1013,
   NoSuchProgram: 1014,
   EventsExpired: 1015,
+  BackendUnavailable: 1019,
+  BadPlacement: 1020,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -121,6 +123,8 @@ export class EventsExpiredError extends RpcError {
     return typeof data?.oldest === "number" ? data.oldest : undefined;
   }
 }
+export class BackendUnavailableError extends RpcError {}
+export class BadPlacementError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -146,6 +150,8 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ProgramExists, ProgramExistsError],
   [ErrorCode.NoSuchProgram, NoSuchProgramError],
   [ErrorCode.EventsExpired, EventsExpiredError],
+  [ErrorCode.BackendUnavailable, BackendUnavailableError],
+  [ErrorCode.BadPlacement, BadPlacementError],
 ]);
 
 /**

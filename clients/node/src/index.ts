@@ -16,6 +16,7 @@ export {
   type DaemonInfo,
   type ListOptions,
   type Output,
+  type Placement,
   type ProcessInfo,
   type ProcessState,
   type Target,

@@ -4,7 +4,7 @@
  */
 
 import type { Client } from "./client";
-import { isEnded, type Output, type ProcessInfo, type ProcessState, type Target } from "./types";
+import { isEnded, type Output, type Placement, type ProcessInfo, type ProcessState, type Target } from "./types";
 
 export interface ProcessOptions {
   /** What the process runs: `{argv: [...]}`, `{callable: "pkg.mod:func"}`, or null for nothing. */
@@ -20,6 +20,8 @@ export interface ProcessOptions {
    * bytes, or a string (its UTF-8). In a Python child it is `current_process().authkey`.
    */
   authkey?: Uint8Array | string;
+  /** Protocol 1.1: where a daemon with a cluster backend runs it (absent: anywhere). */
+  placement?: Placement | null;
 }
 
 export interface StartOptions {
@@ -38,13 +40,14 @@ export class Process {
   private _info: ProcessInfo | null = null;
 
   constructor(client: Client, options: ProcessOptions = {}) {
-    const params = {
+    const params: Record<string, unknown> = {
       target: options.target ?? null,
       args: options.args ?? [],
       kwargs: options.kwargs ?? {},
       name: options.name ?? null,
       ...(options.authkey === undefined ? {} : { authkey: toBase64(options.authkey) }),
     };
+    if (options.placement != null) params.placement = options.placement; // only to 1.1 daemons
     this.init(
       client,
       client.call<ProcessInfo>("process.create", params).then((info) => {
@@ -110,6 +113,11 @@ export class Process {
   /** The OS pid from the last info (null until started). */
   get pid(): number | null {
     return this._info?.pid ?? null;
+  }
+
+  /** The cluster node from the last info (protocol 1.1); null on the daemon's own machine. */
+  get node(): string | null {
+    return this._info?.node ?? null;
   }
 
   /** The exit code from the last info: null until it ended, minus the signal number for a signal. */

@@ -41,6 +41,18 @@ export interface ProcessInfo {
   /** Protocol 1.1: RFC 3339 UTC, null until started / until ended. */
   started_at?: string | null;
   exited_at?: string | null;
+  /** Protocol 1.1: the cluster node (its id) it runs or ran on; absent for the daemon's own machine. */
+  node?: string;
+}
+
+/**
+ * Protocol 1.1: where a daemon with a cluster backend (`serve --backend ray`) runs a process.
+ * `node` is a node id or address; `resources` are named as the cluster names them ("CPU", "GPU",
+ * custom ones). A daemon that runs processes locally refuses any placement (BadPlacement, 1020).
+ */
+export interface Placement {
+  node?: string | null;
+  resources?: Record<string, number>;
 }
 
 export interface DaemonInfo {

@@ -12,6 +12,7 @@
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
     │   ├── StillRunning (1012, also a ValueError, as multiprocessing's close() raises)
     │   ├── AccessDenied (1016)   AuthenticationFailed (1017)  TooLarge (1021)
+    │   ├── BackendUnavailable (1019)  BadPlacement (1020)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -234,6 +235,20 @@ class EventsExpired(RemoteError):
         return data.get("oldest") if isinstance(data, dict) else None
 
 
+class BackendUnavailable(RemoteError):
+    """1019: the cluster the daemon runs processes on cannot be reached now; nothing started."""
+
+    code = 1019
+    name = "BackendUnavailable"
+
+
+class BadPlacement(RemoteError):
+    """1020: no live cluster node can take the `placement`, or the daemon takes none (local)."""
+
+    code = 1020
+    name = "BadPlacement"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -290,6 +305,8 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         ProgramExists,
         NoSuchProgram,
         EventsExpired,
+        BackendUnavailable,
+        BadPlacement,
         ParseError,
         InvalidRequest,
         MethodNotFound,

@@ -87,6 +87,8 @@ class Process:
 
     `client` picks the daemon connection; by default the module's default client
     (`set_default_client()`, else `$SUPERVISORD_LITE_SOCKET`, else the daemon's default path).
+    `placement` (protocol 1.1) says where a daemon with a cluster backend runs it, e.g.
+    `{"node": "10.0.0.3"}` or `{"resources": {"GPU": 1}}`; `node` then says where it ran.
     """
 
     def __init__(
@@ -98,8 +100,10 @@ class Process:
         kwargs: Mapping[str, Any] = _NO_KWARGS,
         *,
         client: Client | None = None,
+        placement: Mapping[str, Any] | None = None,
     ) -> None:
         self._client_arg = client
+        self._placement = None if placement is None else dict(placement)
         self._lock = threading.RLock()
         self._id: int | None = None
         self._info: ProcessInfo | None = None
@@ -135,6 +139,7 @@ class Process:
         self._child_self = self._as_payload = False
         self._target, self._args, self._kwargs, self._name_arg = None, (), {}, None
         self._closed = False
+        self._placement = None
         self._initialized = True
         self.info()
         return self
@@ -282,6 +287,16 @@ class Process:
     ident = pid
 
     @property
+    def node(self) -> str | None:
+        """The cluster node it runs (or ran) on, for a daemon with a cluster backend; else None."""
+        self._check()
+        if self._id is None or self._child_self:
+            return None
+        if self._info is None or self._info.node is None:
+            return self.info().node
+        return self._info.node
+
+    @property
     def exitcode(self) -> int | None:
         """None while not started or running; the exit code, or minus the signal number."""
         self._check()
@@ -407,6 +422,8 @@ class Process:
                 finally:
                     self._as_payload = False
                 params = with_creator({"target": target, "name": self._name_arg})
+            if self._placement is not None:  # protocol 1.1: a daemon with a cluster backend
+                params["placement"] = self._placement
             info = parse_process_info(self._client().call("process.create", params))
             self._id, self._info = info.id, info
             return info.id

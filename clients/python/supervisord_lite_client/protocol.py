@@ -51,6 +51,7 @@ class ProcessInfo(NamedTuple):
     argv: tuple[str, ...] = ()  # what it runs (an argv, or a callable's "module:function")
     started_at: str | None = None  # RFC 3339 UTC
     exited_at: str | None = None
+    node: str | None = None  # the cluster node it runs on (protocol 1.1, cluster backends only)
 
 
 class DaemonInfo(NamedTuple):
@@ -229,6 +230,7 @@ def parse_process_info(obj: Any) -> ProcessInfo:
         argv=tuple(_expect(obj.get("argv", []), list, "ProcessInfo argv")),
         started_at=_expect(obj.get("started_at"), str, "ProcessInfo started_at", nullable=True),
         exited_at=_expect(obj.get("exited_at"), str, "ProcessInfo exited_at", nullable=True),
+        node=_expect(obj.get("node"), str, "ProcessInfo node", nullable=True),
     )
 
 
