@@ -14,14 +14,14 @@ import platform
 import signal
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from supervisord_lite.core import errors
+from supervisord_lite.core.durability import Durability
 from supervisord_lite.core.journal import Journal
+from supervisord_lite.core.lifecycle import Lifecycle
 from supervisord_lite.core.model import (
-    FINAL_STATES,
     Child,
     EventHook,
     Output,
@@ -31,12 +31,12 @@ from supervisord_lite.core.model import (
     Spawner,
     SpawnRequest,
     State,
-    Survivor,
     Target,
     TargetKind,
 )
-from supervisord_lite.core.persistence import from_document, from_request, lineage
-from supervisord_lite.core.store import META, PROCESS, Store
+from supervisord_lite.core.persistence import lineage
+from supervisord_lite.core.retention import Retention
+from supervisord_lite.core.store import Store
 from supervisord_lite.core.times import rfc3339
 from supervisord_lite.eager import resume
 
@@ -52,7 +52,7 @@ def new_authkey() -> str:
     return os.urandom(32).hex()
 
 
-class Supervisor:
+class Supervisor(Retention, Durability, Lifecycle):
     def __init__(
         self,
         spawner: Spawner,
@@ -103,43 +103,6 @@ class Supervisor:
 
     def records(self) -> Iterable[ProcessRecord]:
         return self._records.values()
-
-    def select(
-        self,
-        *,
-        state: State | None = None,
-        parent: int | None = None,
-        after: int = 0,
-        limit: int | None = None,
-        visible: Callable[[ProcessRecord], bool] | None = None,
-    ) -> list[ProcessRecord]:
-        """Records by id, those with an id above `after`, at most `limit`; `state` and `parent`
-        filter (`parent=0` means created by the daemon itself, parent None), and `visible` says
-        which the caller may see (before the limit: a page is full while more are there)."""
-        found: Iterator[ProcessRecord] = self._after(after)
-        if visible is not None:
-            found = filter(visible, found)
-        if state is not None:
-            found = (r for r in found if r.state is state)
-        if parent is not None:
-            want = None if parent == 0 else parent
-            found = (r for r in found if r.parent_id == want)
-        return list(found if limit is None else islice(found, limit))
-
-    def _after(self, after: int) -> Iterator[ProcessRecord]:
-        records = self._records
-        if after <= 0:
-            yield from records.values()
-        elif self._last_id - after <= len(records):
-            # Fewer ids above `after` than records: look those ids up (a page near the end).
-            for i in range(after + 1, self._last_id + 1):
-                record = records.get(i)
-                if record is not None:
-                    yield record
-        else:
-            for record in records.values():
-                if record.id > after:
-                    yield record
 
     @property
     def running(self) -> int:
@@ -406,44 +369,6 @@ class Supervisor:
             record.child.signal(signum)  # an ended (exited, lost) process is left alone
         return record
 
-    def release(self, process_id: int) -> None:
-        """Forget an ended (or never started) process: its record, name and key; its id is then
-        unknown, and never given again. A join already waiting on it still gets its answer."""
-        record = self.get(process_id)
-        if record.starting or record.state is State.RUNNING:
-            doing = "is still starting" if record.starting else "is still running"
-            raise errors.StillRunning(
-                f"process {record.id} {doing} and cannot be released; join it (or terminate or "
-                "kill it, then join it) and release it once it has exited",
-                id=record.id,
-            )
-        self._forget(record)
-
-    def _forget(self, record: ProcessRecord) -> None:
-        self.on_event("released", record)
-        del self._records[record.id]
-        self._finished.pop(record.id, None)
-        if self._journal is not None:
-            self._journal.forget(record)
-        # The child handle holds the exit callback, which holds the record: drop the cycle now
-        # rather than leave it to the cyclic collector.
-        record.child = None
-
-    def _finish(self, record: ProcessRecord) -> None:
-        """The record reached a final state: count it, and release the oldest beyond the limit."""
-        if record.pid is not None and self._by_pid.get(record.pid) is record:
-            del self._by_pid[record.pid]
-        record.exited.set()  # waiters hold the record: they get their answer even if it goes
-        if record.id in self._records:
-            self._finished[record.id] = None
-            self._trim()
-        self._changed()
-
-    def _trim(self) -> None:
-        while len(self._finished) > self._keep_exited:
-            oldest, _ = self._finished.popitem(last=False)
-            self._forget(self._records[oldest])
-
     # -- lifecycle -------------------------------------------------------------------------
     def _changed(self) -> None:
         """Tell the owner (systemd's status line): a failure there is logged, never the caller's."""
@@ -451,162 +376,6 @@ class Supervisor:
             self._on_change()
         except Exception:
             log.exception("the change callback failed")
-
-    def _exited(self, record: ProcessRecord, exitcode: int) -> None:
-        if record.state in FINAL_STATES:
-            return  # already lost: a late report changes nothing
-        record.exitcode = exitcode
-        record.state = State.EXITED
-        record.child = None  # its pidfd and pipes are gone; nothing is left to hold
-        record.unacknowledged = self._journal is not None and self._journal.holds_exits
-        if record.started_mono is not None:  # else reported once the spawn has returned
-            self._report_exit(record)
-        self._touch(record)
-        self._finish(record)
-
-    def mark_lost(self, process_id: int, reason: str) -> ProcessRecord:
-        """The process was running when its owner was lost: it never runs again and its exit
-        status is unknown (exitcode None). Joins waiting on it return at once. A no-op on a
-        process that has already ended. Meant for the reattach, when no start is under way (a
-        start still running would set the child it spawns on the record again)."""
-        record = self.get(process_id)
-        if record.state in FINAL_STATES:
-            return record
-        if record.state is State.CREATED and not record.starting:
-            raise errors.NotStarted(
-                f"process {record.id} was never started, so it cannot be lost", id=record.id
-            )
-        record.state = State.LOST
-        record.exitcode = None
-        record.lost_reason = reason
-        record.child = None  # nothing can be signalled or reaped through it any more
-        log.warning(
-            "process %d (%s, pid %s) is lost: %s", record.id, record.name, record.pid, reason
-        )
-        self._touch(record)
-        self.on_event("lost", record)
-        self._finish(record)
-        return record
-
-    # -- durability ------------------------------------------------------------------------
-    def _load(self, store: Store) -> None:
-        meta = store.load(META).get("daemon")
-        if meta is not None:
-            self.authkey = meta["authkey"]
-            self._children_of_main = meta["children_of_main"]
-        docs = store.load(PROCESS)
-        for key in sorted(docs, key=int):
-            record = from_document(docs[key], self._records)
-            self._records[record.id] = record
-            if record.state in FINAL_STATES:
-                self._finished[record.id] = None  # oldest first, as near as ids tell
-        # After a clean stop the exact last id; after a crash, past every id it may have given.
-        clean_last = meta["last_id"] if meta is not None and meta.get("clean") else 0
-        self._last_id = max(clean_last or store.reserved_ids(), max(self._records, default=0))
-
-    def reattach(self, survivors: Iterable[Survivor]) -> tuple[int, int, int]:
-        """Take back what the owner held across a restart of the front; every record that was
-        running and that the owner does not know is lost. Returns (running, exited, lost)."""
-        running = exited = lost = 0
-        for survivor in survivors:
-            # Its id was given, whatever becomes of it: new ids go on past it (and past the
-            # names a cluster backend gave its actors).
-            self._last_id = max(self._last_id, survivor.process_id)
-            record = self._records.get(survivor.process_id)
-            if record is None:
-                if survivor.record is None:
-                    continue
-                # Started just before a crash, before its record was written: the owner had it.
-                record = from_request(survivor.record, self._records)
-                self._records[record.id] = record
-                self._records = dict(sorted(self._records.items()))  # lists go by id
-                self._last_id = max(self._last_id, record.id)
-            record.pid = survivor.pid if survivor.pid is not None else record.pid
-            record.starting = False
-            if survivor.lost_reason is not None:
-                self.mark_lost(record.id, survivor.lost_reason)
-                lost += 1
-            elif survivor.exitcode is None and survivor.child is not None:
-                record.state = State.RUNNING
-                record.child = survivor.child
-                if record.pid is not None:
-                    self._by_pid[record.pid] = record
-                running += 1
-            else:
-                self._exited(record, survivor.exitcode if survivor.exitcode is not None else -255)
-                exited += 1
-            self._touch(record)
-        for record in self._records.values():
-            if record.state is State.RUNNING and record.child is None:
-                self.mark_lost(
-                    record.id, "its keeper no longer knows it (a reboot, or the keeper was killed)"
-                )
-                lost += 1
-        return running, exited, lost
-
-    def on_exit_of(self, process_id: int) -> Callable[[int], None]:
-        """The exit callback of a process taken back at reattach."""
-        return lambda code: self._exited(self._records[process_id], code)
-
-    def _touch(self, record: ProcessRecord) -> None:
-        if self._journal is not None:
-            self._journal.touch(record)
-
-    def _meta(self) -> dict[str, Any]:
-        return {
-            "authkey": self.authkey,
-            "children_of_main": self._children_of_main,
-            "last_id": self._last_id,
-        }
-
-    def persist_soon(self) -> None:
-        """Another layer put something in the store: it goes with the next batch, soon."""
-        if self._journal is not None:
-            self._journal.soon()
-
-    def persist(self, *, clean: bool = False) -> None:
-        """Write what changed now (at a stop, or when a test asks)."""
-        if self._journal is not None:
-            self._journal.flush(clean=clean)
-
-    def _report_exit(self, record: ProcessRecord) -> None:
-        """The "exited" event, with its run time (the supervision layer logs and restarts)."""
-        assert record.started_mono is not None
-        record.run_time = time.monotonic() - record.started_mono
-        record.exited_at = rfc3339()
-        self.on_event("exited", record)
-
-    async def stop(self, process_id: int, signum: int, timeout: float) -> ProcessRecord:
-        """Send `signum` (to the process's whole tree, as every signal is sent), wait up to
-        `timeout` seconds for the exit, then SIGKILL and wait for it (systemd's stop)."""
-        record = await self.send_signal(process_id, signum)
-        if record.state is State.RUNNING:
-            try:
-                await asyncio.wait_for(asyncio.shield(record.exited.wait()), timeout)
-            except TimeoutError:
-                if record.state is State.RUNNING and record.child is not None:
-                    record.child.signal(signal.SIGKILL)
-                await record.exited.wait()
-        return record
-
-    async def shutdown(self, grace: float) -> None:
-        """Refuse new starts, SIGTERM every running child, SIGKILL what outlives `grace`."""
-        self._shutting_down = True
-        running = [r for r in self._records.values() if r.state is State.RUNNING]
-        for record in running:
-            assert record.child is not None
-            record.child.signal(signal.SIGTERM)
-        waits = [asyncio.ensure_future(r.exited.wait()) for r in running]
-        if not waits:
-            self.persist(clean=True)
-            return
-        _, pending = await asyncio.wait(waits, timeout=grace)
-        if pending:
-            for record in running:
-                if record.state is State.RUNNING and record.child is not None:
-                    record.child.signal(signal.SIGKILL)
-            await asyncio.wait(pending, timeout=10)
-        self.persist(clean=True)
 
 
 def _creator_name(record: ProcessRecord) -> str | None:
