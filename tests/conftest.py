@@ -58,13 +58,18 @@ def keeper_pid(state_dir: Path) -> int | None:
     return pid if os.fsencode(state_dir) in argv else None
 
 
+# The state directories this session's daemons used (and no other session's: test sessions may
+# run side by side on one machine).
+_STATE_DIRS: set[Path] = set()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_keeper_outlives_the_tests() -> Iterator[None]:
     """A test that kills a front with -9 while a child runs leaves its keeper holding that exit,
-    as it should; at the end of the session every keeper of a test's state dir is stopped."""
+    as it should; at the end of the session the keepers of this session's daemons are stopped."""
     yield
-    for pid_file in Path(tempfile.gettempdir()).glob("*/*.state/keeper.pid"):
-        pid = keeper_pid(pid_file.parent)
+    for state_dir in _STATE_DIRS:
+        pid = keeper_pid(state_dir)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -87,6 +92,8 @@ def launch_daemon(
     environment (None: ours); returns once `sock` accepts, and stops a daemon that fails to."""
     if "--ephemeral" not in args and "--state-dir" not in args:
         args = [*args, "--state-dir", str(state_dir_of(sock))]  # one each
+    if "--state-dir" in args:
+        _STATE_DIRS.add(Path(args[args.index("--state-dir") + 1]))
     with stderr.open("wb") as err_file:  # the child keeps its own copy of the fd
         # `prefix`: Python code run first, which execs the daemon (sys.argv[1:]) when done.
         front = [sys.executable, "-c", prefix, sys.executable] if prefix else [sys.executable]

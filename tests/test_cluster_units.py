@@ -71,7 +71,7 @@ def test_resources_become_ray_options_and_reserve_no_cpu_by_default() -> None:
 
 
 def spec(how: str, argv: tuple[str, ...] = (), **child: Any) -> dict[str, Any]:
-    base = {"name": "Process-1", "authkey": "ab", "kind": "none", "ref": None, "payload": None,
+    base = {"name": "Process-1", "authkey": "YWI=", "kind": "none", "ref": None, "payload": None,
             "main_path": None, "sys_path": [str(REPO)], "args": [], "kwargs": {}, "env": {},
             "cwd": None}  # fmt: skip
     return {

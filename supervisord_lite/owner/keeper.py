@@ -29,6 +29,7 @@ from typing import Any
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import Child
+from supervisord_lite.eager import resume
 from supervisord_lite.owner import PopenSpawner, ZygoteSpawner, close_trees, make_spawner
 from supervisord_lite.owner.link import LINK_VERSION, SOCKET_NAME, Link, request_from_dict
 from supervisord_lite.owner.spec import reset_inherited_signals
@@ -131,7 +132,14 @@ class Keeper:
     def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
         op = message.get("op")
         if op == "spawn":
-            task = asyncio.ensure_future(self._spawn(message["request"], fds))
+            # Run at once, up to its first wait: a program's spawn has none, so it costs no task
+            # and no loop turn (a Python target's waits for its gate, then goes on in a task).
+            spawn = self._spawn(message["request"], fds)
+            try:
+                waiting = spawn.send(None)
+            except StopIteration:
+                return
+            task = asyncio.ensure_future(resume(spawn, waiting))
             task.add_done_callback(_retrieve)
             return
         for fd in fds:  # only a spawn carries fds

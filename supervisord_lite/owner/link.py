@@ -18,6 +18,7 @@ from __future__ import annotations
 import array
 import contextlib
 import enum
+import logging
 import os
 import socket
 from collections import deque
@@ -40,6 +41,7 @@ SOCKET_NAME = "keeper.sock"
 _INLINE_MAX = 64 * 1024  # below a SEQPACKET socket's default send buffer
 _MAX_FDS = 8
 _MEMFD = b"M"
+log = logging.getLogger(__name__)
 _FDS_SPACE = socket.CMSG_SPACE(_MAX_FDS * array.array("i").itemsize)
 
 
@@ -120,7 +122,8 @@ class Link:
                     self.sock.send(data)
             except (BlockingIOError, InterruptedError):
                 return False
-            except OSError:
+            except OSError as exc:
+                log.error("the keeper link failed to send (%s); closing it", exc)
                 self.close()
                 return True
             self._queue.popleft()
@@ -138,7 +141,7 @@ class Link:
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:
-            raise EOFError(str(exc)) from None
+            raise EOFError(f"receiving failed: {exc}") from None
         fds = _fds_of(ancdata)
         if not data and not fds:
             raise EOFError("the other end closed the link")
