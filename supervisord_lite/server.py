@@ -272,8 +272,14 @@ async def serve(options: Options) -> int:
     notifier.stopping()
     for server in servers:
         server.close()
-    await supervision.programs.shutdown()  # each program with its own stop signal and timeout
-    await supervisor.shutdown(options.grace)  # records are written, exits acknowledged
+    if ray is None:
+        await supervision.programs.shutdown()  # each program with its own stop signal and timeout
+        await supervisor.shutdown(options.grace)  # records are written, exits acknowledged
+    else:
+        # On a cluster the processes outlive the daemon (issue 18): a stop leaves them running,
+        # for the next front of this name to take back; only the records are written.
+        supervisor.persist(clean=True)
+        await ray.drain()  # the actors of the exits just stored go
     supervision.close()
     if keeper is not None:
         keeper.close(quit=True)  # the keeper ends too (the zygote, and what children left)

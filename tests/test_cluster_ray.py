@@ -336,18 +336,22 @@ def test_a_new_front_finds_running_processes_and_exit_statuses(
 
         second = start_ray_daemon(Path(d), cluster, "phoenix")
         with second.client() as c:
-            assert c.call("process.create", {})["id"] == 3  # numbered after what it found
-        stop_daemon(second)  # a clean stop leaves an earlier run's processes alone
-        assert "2 process(es) of an earlier run are still on the cluster: ids 1, 2" in (
-            second.stderr()
-        )
+            # The records are back: the running one under its id, pid and node; the one that
+            # ended while no front ran, with its exit code (from its actor, then stored).
+            back = {p["id"]: p for p in c.call("process.list")}
+            assert (back[p1["id"]]["state"], back[p1["id"]]["pid"]) == ("running", p1["pid"])
+            assert back[p1["id"]]["node"] == p1["node"]
+            assert (back[p2["id"]]["state"], back[p2["id"]]["exitcode"]) == ("exited", 3)
+            # After a crash, numbering goes on past every id ever reserved (none is reused).
+            assert c.call("process.create", {})["id"] > p2["id"]
+        stop_daemon(second)  # a clean stop leaves the cluster's processes running
 
     async def body(o: RayOwner) -> None:
         futures, on_exit = on_exits()
         survivors: list[Survivor] = await o.reattach(on_exit)
+        # p2's exit was stored by the second front, which then let its actor go; p1 runs on.
         assert [(s.process_id, s.pid, s.exitcode) for s in survivors] == [
             (p1["id"], p1["pid"], None),
-            (p2["id"], p2["pid"], 3),
         ]
         running = survivors[0].child
         assert running is not None and running.node == p1["node"]

@@ -71,6 +71,7 @@ class RayOwner:
         self._socket_path = socket_path
         self._log_dir = log_dir
         self.on_lost = on_lost
+        self._releasing: set[asyncio.Future[None]] = set()
         self._release_on_close = release_on_close
         # One driver per process: a second owner in it (tests, tools) shares the connection, so
         # every call below names the namespace instead of relying on the driver's.
@@ -267,7 +268,18 @@ class RayOwner:
     def acknowledge(self, process_id: int) -> None:
         """The front has stored this exit: the actor and its output files go."""
         task = asyncio.ensure_future(self.release(process_id))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Future[None]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled():
+            task.exception()  # seen: a release that failed leaves the actor to a later front
+
+    async def drain(self) -> None:
+        """Wait for the releases under way (at a stop: stored exits' actors must not linger)."""
+        if self._releasing:
+            await asyncio.wait(list(self._releasing), timeout=30)
 
     async def release(self, process_id: int) -> None:
         """`acknowledge`, awaited: done once the actor has removed the output and is killed."""
