@@ -127,10 +127,7 @@ async def serve(options: Options) -> int:
         # as with the keeper, and a restarted front takes back the actors by their names.
         from supervisord_lite.cluster.wiring import ray_owner
 
-        state_dir = state_directory.prepare(
-            options.state_dir or state_directory.default_state_dir()
-        )
-        front_lock = state_directory.lock_front(state_dir)
+        state_dir, front_lock = _own_state_dir(options)
         log_dir = options.log_dir or state_dir / "logs"
         try:
             spawner = ray = ray_owner(options, socket_str)
@@ -169,10 +166,7 @@ async def serve(options: Options) -> int:
             spawner, parent_of=parent_of, on_change=changed, keep_exited=options.keep_exited
         )
     else:
-        state_dir = state_directory.prepare(
-            options.state_dir or state_directory.default_state_dir()
-        )
-        front_lock = state_directory.lock_front(state_dir)
+        state_dir, front_lock = _own_state_dir(options)
         # Output "log" is kept with the records it belongs to, and outlives the front as they do.
         log_dir = options.log_dir or state_dir / "logs"
         store = SqliteStore(state_dir)
@@ -314,6 +308,12 @@ def group_id(name: str) -> int:
         if name.isdigit():
             return int(name)
         raise UnknownGroup(f"--allow-group {name}: no such group") from None
+
+
+def _own_state_dir(options: Options) -> tuple[Path, int]:
+    """The state directory, checked (ours alone), and the lock that makes this its only front."""
+    state_dir = state_directory.prepare(options.state_dir or state_directory.default_state_dir())
+    return state_dir, state_directory.lock_front(state_dir)
 
 
 def _version() -> str:

@@ -4,47 +4,23 @@
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
     FINAL_STATES,
-    EventHook,
     ProcessRecord,
     State,
     Survivor,
 )
+from supervisord_lite.core.parts import Part
 from supervisord_lite.core.persistence import from_document, from_request
 from supervisord_lite.core.store import META, PROCESS, Store
 
 log = logging.getLogger("supervisord_lite.core.supervisor")
 
 
-class Durability:
-    # The Supervisor's state this part works on (set in Supervisor.__init__).
-    _records: dict[int, ProcessRecord]
-    _finished: OrderedDict[int, None]
-    _keep_exited: int
-    _by_pid: dict[int, ProcessRecord]
-    _last_id: int
-    _children_of_main: int
-    _journal: Journal | None
-    _shutting_down: bool
-    authkey: str
-    on_event: EventHook
-
-    if TYPE_CHECKING:
-
-        def get(self, process_id: int) -> ProcessRecord: ...
-        def _changed(self) -> None: ...
-        def _finish(self, record: ProcessRecord) -> None: ...
-        def _report_exit(self, record: ProcessRecord) -> None: ...
-        def _exited(self, record: ProcessRecord, exitcode: int) -> None: ...
-        def mark_lost(self, process_id: int, reason: str) -> ProcessRecord: ...
-        async def send_signal(self, process_id: int, signum: int) -> ProcessRecord: ...
-
+class Durability(Part):
     def _load(self, store: Store) -> None:
         meta = store.load(META).get("daemon")
         if meta is not None:

@@ -7,44 +7,20 @@ import asyncio
 import logging
 import signal
 import time
-from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from supervisord_lite.core import errors
-from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
     FINAL_STATES,
-    EventHook,
     ProcessRecord,
     State,
 )
+from supervisord_lite.core.parts import Part
 from supervisord_lite.core.times import rfc3339
 
 log = logging.getLogger("supervisord_lite.core.supervisor")
 
 
-class Lifecycle:
-    # The Supervisor's state this part works on (set in Supervisor.__init__).
-    _records: dict[int, ProcessRecord]
-    _finished: OrderedDict[int, None]
-    _keep_exited: int
-    _by_pid: dict[int, ProcessRecord]
-    _last_id: int
-    _children_of_main: int
-    _journal: Journal | None
-    _shutting_down: bool
-    authkey: str
-    on_event: EventHook
-
-    if TYPE_CHECKING:
-
-        def get(self, process_id: int) -> ProcessRecord: ...
-        def _changed(self) -> None: ...
-        def _touch(self, record: ProcessRecord) -> None: ...
-        def _finish(self, record: ProcessRecord) -> None: ...
-        def persist(self, *, clean: bool = False) -> None: ...
-        async def send_signal(self, process_id: int, signum: int) -> ProcessRecord: ...
-
+class Lifecycle(Part):
     def _exited(self, record: ProcessRecord, exitcode: int) -> None:
         if record.state in FINAL_STATES:
             return  # already lost: a late report changes nothing

@@ -4,46 +4,20 @@ follows what runs, not what ever ran. A part of Supervisor (core/supervisor.py).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING
 
 from supervisord_lite.core import errors
-from supervisord_lite.core.journal import Journal
 from supervisord_lite.core.model import (
-    EventHook,
     ProcessRecord,
     State,
 )
+from supervisord_lite.core.parts import Part
 
 log = logging.getLogger("supervisord_lite.core.supervisor")
 
 
-class Retention:
-    # The Supervisor's state this part works on (set in Supervisor.__init__).
-    _records: dict[int, ProcessRecord]
-    _finished: OrderedDict[int, None]
-    _keep_exited: int
-    _by_pid: dict[int, ProcessRecord]
-    _last_id: int
-    _children_of_main: int
-    _journal: Journal | None
-    _shutting_down: bool
-    authkey: str
-    on_event: EventHook
-
-    if TYPE_CHECKING:
-
-        def get(self, process_id: int) -> ProcessRecord: ...
-        def _changed(self) -> None: ...
-        def _touch(self, record: ProcessRecord) -> None: ...
-        def _report_exit(self, record: ProcessRecord) -> None: ...
-        def _exited(self, record: ProcessRecord, exitcode: int) -> None: ...
-        def mark_lost(self, process_id: int, reason: str) -> ProcessRecord: ...
-        def persist(self, *, clean: bool = False) -> None: ...
-        async def send_signal(self, process_id: int, signum: int) -> ProcessRecord: ...
-
+class Retention(Part):
     def select(
         self,
         *,
