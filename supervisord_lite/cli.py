@@ -1,4 +1,5 @@
-"""`supervisord-lite serve [--socket PATH] [--stdio]`."""
+"""`supervisord-lite serve [--socket PATH] [--stdio]`, and the client commands (supervisord_lite/ctl):
+`status`, `start`, `stop`, `restart`, `run`, `logs`, `events`, `info`."""
 
 from __future__ import annotations
 
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         "host, uid and a hash of the socket path; a restarted daemon finds its actors by it)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    from supervisord_lite.ctl import add_commands  # the client side, on the Python client
+
+    add_commands(sub)
     return parser
 
 
@@ -143,6 +147,10 @@ def _count(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        from supervisord_lite.ctl import run_command
+
+        return run_command(args)
     logs.setup(getattr(logging, args.log_level.upper()))
     from supervisord_lite.server import Options, UnknownGroup, serve
 
