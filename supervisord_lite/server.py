@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from supervisord_lite import systemd
+from supervisord_lite.config.apply import Reloader
+from supervisord_lite.config.load import Config
 from supervisord_lite.core.model import Spawner
 from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
 from supervisord_lite.owner import (
@@ -61,6 +63,7 @@ class Options:
     backend: str = "local"  # or "ray" (supervisord_lite/cluster)
     ray_address: str | None = None
     ray_name: str | None = None
+    config: Config | None = None  # the config file's programs (supervisord_lite/config)
 
 
 def _discover() -> object:
@@ -266,6 +269,8 @@ async def serve(options: Options) -> int:
         )
 
     await supervision.programs.resume()
+    reloader = Reloader(options.config or Config(None), supervision.programs)
+    await reloader.start()  # after resume: an unchanged program's adopted run goes on untouched
     await stop.wait()
 
     log.info("stopping: terminating %d running process(es)", supervisor.running)
