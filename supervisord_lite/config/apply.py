@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisord_lite.config.load import Config, load
+from supervisord_lite.config.load import Config, find_config, load
 from supervisord_lite.core import errors
 from supervisord_lite.supervision.programs import Programs
 from supervisord_lite.supervision.specs import spec_doc
@@ -36,7 +36,7 @@ class Reloader:
 
     def __init__(self, config: Config, programs: Programs) -> None:
         self.config = config
-        self.path: Path | None = config.path
+        self.path: Path | None = config.path  # the file in force, read again at a reload
         self._programs = programs
         self._declared: set[str] = set()
         self._lock = asyncio.Lock()  # one reload at a time: a second waits for the first
@@ -50,9 +50,10 @@ class Reloader:
         """Reads the file again and applies it; a bad file raises BadConfig and changes
         nothing (the old config stays in force)."""
         async with self._lock:
-            new = load(self.path)
+            new = load(find_config(self.path))  # none given: searched again, maybe new
             applied = await self._apply(new)
             self.config = new
+            self.path = new.path
             return applied
 
     async def _apply(self, config: Config) -> Applied:

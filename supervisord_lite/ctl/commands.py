@@ -20,6 +20,14 @@ def add_commands(sub: Any) -> None:
     events.add(sub, parent)
     p = sub.add_parser("info", parents=[parent], help="who serves: version, protocol, pid")
     p.set_defaults(client_command=info)
+    p = sub.add_parser(
+        "reload",
+        parents=[parent],
+        help="read the config file again and apply it (as supervisorctl update)",
+        description="Adds new programs, removes deleted ones, restarts changed ones and leaves "
+        "the others running. A bad file changes nothing (exit code 1, the error says where).",
+    )
+    p.set_defaults(client_command=reload)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -33,4 +41,16 @@ def info(args: argparse.Namespace, client: Client) -> int:
     else:
         print(f"supervisord-lite {d.version} (protocol {d.protocol_version}), pid {d.pid}, "
               f"on {client.socket_path}")  # fmt: skip
+    return OK
+
+
+def reload(args: argparse.Namespace, client: Client) -> int:
+    result = client.call("daemon.reload")
+    if args.json:
+        print_json(result)
+        return OK
+    print(f"reloaded {result['config'] or '(no config file)'}")
+    for key in ("added", "changed", "removed"):
+        if result[key]:
+            print(f"{key}: {', '.join(result[key])}")
     return OK

@@ -1,0 +1,106 @@
+"""Reload (daemon.reload, SIGHUP, `supervisord-lite reload`): what `supervisorctl update` does."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from supervisord_lite_client import Client, RemoteError
+
+from tests.conftest import launch_daemon
+from tests.ctl_helpers import ctl
+from tests.wire import terminate, wait_until
+
+FIRST = """
+[programs.keep]
+command = "sleep 60"
+[programs.change]
+command = "sleep 61"
+[programs.drop]
+command = "sleep 62"
+"""
+SECOND = """
+[programs.keep]
+command = "sleep 60"
+[programs.change]
+command = "sleep 63"
+[programs.new]
+command = "sleep 64"
+numprocs = 2
+"""
+
+
+def _runs(c: Client) -> dict[str, int | None]:
+    return {s.name: None if s.process is None else s.process.id for s in c.list_programs()}
+
+
+def _serve(private_dir: Path, text: str) -> tuple[Path, Path, object]:
+    path = private_dir / "config.toml"
+    path.write_text(text)
+    sock = private_dir / "sl.sock"
+    proc = launch_daemon(["--socket", str(sock), "--config", str(path)], sock, private_dir / "e")
+    with Client(sock) as c:
+        wait_until(lambda: len(c.list_programs()) == 3, timeout=20, what="the programs")
+    return path, sock, proc
+
+
+def test_reload_adds_changes_removes_and_leaves_the_rest_untouched(private_dir: Path) -> None:
+    path, sock, proc = _serve(private_dir, FIRST)
+    try:
+        with Client(sock) as c:
+            before = _runs(c)
+            keep_pid = c.program("status", "keep").process.pid  # type: ignore[union-attr]
+            path.write_text(SECOND)
+            result = c.call("daemon.reload")
+            assert result == {"config": str(path), "added": ["new:0", "new:1"],
+                              "changed": ["change"], "removed": ["drop"],
+                              "unchanged": ["keep"]}  # fmt: skip
+            after = _runs(c)
+            assert set(after) == {"keep", "change", "new:0", "new:1"}
+            assert after["keep"] == before["keep"]  # the same run, never stopped
+            keep = c.program("status", "keep").process
+            assert keep is not None and keep.pid == keep_pid and keep.state == "running"
+            changed = c.program("status", "change").process
+            assert changed is not None and changed.argv == ("sleep", "63")
+            assert after["change"] != before["change"]
+            # Applying the same file again changes nothing.
+            again = c.call("daemon.reload")
+            assert again["added"] == again["changed"] == again["removed"] == []
+    finally:
+        terminate(proc)  # type: ignore[arg-type]
+
+
+def test_a_bad_file_at_reload_keeps_the_old_config_and_says_why(private_dir: Path) -> None:
+    path, sock, proc = _serve(private_dir, FIRST)
+    try:
+        with Client(sock) as c:
+            before = _runs(c)
+            path.write_text(FIRST + 'restart = "sometimes"\n')
+            try:
+                c.call("daemon.reload")
+            except RemoteError as exc:
+                assert exc.code == 1018
+                assert f"{path}: programs.drop.restart" in exc.message
+            else:
+                raise AssertionError("a bad file was accepted")
+            assert _runs(c) == before
+            out = ctl(sock, "reload")
+            assert out.returncode == 1 and "programs.drop.restart" in out.stderr
+            path.write_text(SECOND)  # fixed: the next reload applies it
+            out = ctl(sock, "reload")
+            assert out.returncode == 0 and "removed: drop" in out.stdout, out.stderr
+    finally:
+        terminate(proc)  # type: ignore[arg-type]
+
+
+def test_sighup_reloads(private_dir: Path) -> None:
+    path, sock, proc = _serve(private_dir, FIRST)
+    try:
+        path.write_text(SECOND)
+        proc.send_signal(signal.SIGHUP)  # type: ignore[attr-defined]
+        with Client(sock) as c:
+            wait_until(lambda: set(_runs(c)) == {"keep", "change", "new:0", "new:1"},
+                       timeout=20, what="the reload by SIGHUP")  # fmt: skip
+        assert proc.poll() is None  # type: ignore[attr-defined]
+    finally:
+        terminate(proc)  # type: ignore[arg-type]
