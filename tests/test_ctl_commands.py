@@ -175,3 +175,17 @@ def test_events_follow_prints_one_json_line_per_event(daemon: Daemon) -> None:
         assert follower.wait(timeout=20) == 130
         assert follower.stdout is not None
         follower.stdout.close()
+
+
+def test_add_then_remove_a_program(daemon: Daemon, private_dir: Path) -> None:
+    out = ctl(daemon, "add", "--restart", "always", "--env", "X=1", "--cwd", str(private_dir),
+              "job", "--", "sh", "-c", "echo $X $(pwd); exec sleep 60")  # fmt: skip
+    assert out.returncode == 0 and out.stdout.startswith("job: "), out.stderr
+    wait_until(lambda: ctl(daemon, "logs", "job").stdout == f"1 {private_dir}\n", timeout=20,
+               what="the program's line")  # fmt: skip
+    again = ctl(daemon, "add", "job", "--", "true")
+    assert again.returncode == 1 and "error 1013" in again.stderr
+    assert ctl(daemon, "remove", "job").stdout == "job: removed\n"
+    with Client(daemon.socket_path) as c:
+        assert c.list_programs() == []
+    assert ctl(daemon, "remove", "job").returncode == 1

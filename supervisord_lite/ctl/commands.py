@@ -7,7 +7,7 @@ from typing import Any
 
 from supervisord_lite_client import Client
 
-from supervisord_lite.ctl import control, events, logs, run, status
+from supervisord_lite.ctl import control, events, logs, programs, run, status
 from supervisord_lite.ctl.common import OK, as_dict, common_options, execute, print_json
 
 
@@ -15,6 +15,7 @@ def add_commands(sub: Any) -> None:
     parent = common_options()
     status.add(sub, parent)
     control.add(sub, parent)
+    programs.add(sub, parent)
     run.add(sub, parent)
     logs.add(sub, parent)
     events.add(sub, parent)
