@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import time
 from pathlib import Path
 
 from supervisord_lite_client import Client, RemoteError
 
 from tests.conftest import launch_daemon
 from tests.ctl_helpers import ctl
+from tests.test_systemd import recv_until
 from tests.wire import terminate, wait_until
 
 FIRST = """
@@ -104,3 +108,28 @@ def test_sighup_reloads(private_dir: Path) -> None:
         assert proc.poll() is None  # type: ignore[attr-defined]
     finally:
         terminate(proc)  # type: ignore[arg-type]
+
+
+def test_a_reload_tells_systemd_reloading_then_ready(private_dir: Path) -> None:
+    path = private_dir / "config.toml"
+    path.write_text(FIRST)
+    sock = private_dir / "sl.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(private_dir / "notify"))
+        env = {**os.environ, "NOTIFY_SOCKET": str(private_dir / "notify")}
+        env.pop("SUPERVISORD_LITE_SOCKET", None)
+        proc = launch_daemon(["--socket", str(sock), "--config", str(path)], sock,
+                             private_dir / "e", env=env)  # fmt: skip
+        try:
+            recv_until(notify, lambda m: "READY=1" in m)
+            before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            with Client(sock) as c:
+                c.call("daemon.reload")
+            got = recv_until(notify, lambda m: "READY=1" in m)
+            reloading = [m for m in got if m.startswith("RELOADING=1\n")]
+            assert reloading, got
+            usec = int(reloading[0].split("MONOTONIC_USEC=", 1)[1].split("\n")[0])
+            assert usec >= before  # the monotonic clock of this machine, in microseconds
+            assert got.index(reloading[0]) < len(got) - 1  # READY=1 comes after
+        finally:
+            terminate(proc)  # type: ignore[arg-type]
