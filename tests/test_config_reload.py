@@ -8,7 +8,8 @@ import socket
 import time
 from pathlib import Path
 
-from supervisord_lite_client import Client, RemoteError
+import pytest
+from supervisord_lite_client import BadConfig, Client
 
 from tests.conftest import launch_daemon
 from tests.ctl_helpers import ctl
@@ -80,13 +81,11 @@ def test_a_bad_file_at_reload_keeps_the_old_config_and_says_why(private_dir: Pat
         with Client(sock) as c:
             before = _runs(c)
             path.write_text(FIRST + 'restart = "sometimes"\n')
-            try:
-                c.call("daemon.reload")
-            except RemoteError as exc:
-                assert exc.code == 1018
-                assert f"{path}: programs.drop.restart" in exc.message
-            else:
-                raise AssertionError("a bad file was accepted")
+            with pytest.raises(BadConfig) as caught:
+                c.reload()
+            assert caught.value.code == 1018
+            assert f"{path}: programs.drop.restart" in caught.value.message
+            assert caught.value.data == {"path": str(path)}
             assert _runs(c) == before
             out = ctl(sock, "reload")
             assert out.returncode == 1 and "programs.drop.restart" in out.stderr

@@ -46,7 +46,7 @@ def info(args: argparse.Namespace, client: Client) -> int:
 
 
 def reload(args: argparse.Namespace, client: Client) -> int:
-    result = client.call("daemon.reload")
+    result = client.reload()
     if args.json:
         print_json(result)
         return OK
