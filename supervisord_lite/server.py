@@ -283,7 +283,8 @@ async def serve(options: Options) -> int:
         )
 
     await supervision.programs.resume()
-    reloader = Reloader(options.config or Config(None), supervision.programs)
+    memory = None if store is None else state_dir / "declared-programs.json"
+    reloader = Reloader(options.config or Config(None), supervision.programs, memory=memory)
     # Wired first: a reload asked meanwhile waits for the start's application (one lock).
     api.reload = lambda: reload_config(reloader, notifier, supervisor)
     await reloader.start()  # after resume: an unchanged program's adopted run goes on untouched

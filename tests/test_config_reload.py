@@ -132,3 +132,22 @@ def test_a_reload_tells_systemd_reloading_then_ready(private_dir: Path) -> None:
             assert got.index(reloading[0]) < len(got) - 1  # READY=1 comes after
         finally:
             terminate(proc)  # type: ignore[arg-type]
+
+
+def test_a_file_changed_while_the_daemon_was_down_is_applied_at_its_start(
+    private_dir: Path,
+) -> None:
+    path, sock, proc = _serve(private_dir, FIRST)
+    terminate(proc)  # type: ignore[arg-type]
+    path.write_text(SECOND)  # "drop" deleted, "change" changed, "new" added meanwhile
+    proc = launch_daemon(["--socket", str(sock), "--config", str(path)], sock, private_dir / "e2")
+    try:
+        with Client(sock) as c:
+            wanted = {"keep", "change", "new:0", "new:1"}
+            wait_until(lambda: set(_runs(c)) == wanted, timeout=20, what="the new file applied")
+            changed = c.program("status", "change").process
+            assert changed is not None and changed.argv == ("sleep", "63")
+        memory = private_dir / "sl.sock.state" / "declared-programs.json"
+        assert memory.stat().st_mode & 0o777 == 0o600
+    finally:
+        terminate(proc)

@@ -5,7 +5,9 @@ their new spec), and unchanged ones left running untouched."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,14 @@ class Reloader:
     """Holds the config in force and the programs it declared (the others, added with
     program.add, are never touched by a reload)."""
 
-    def __init__(self, config: Config, programs: Programs) -> None:
+    def __init__(self, config: Config, programs: Programs, *, memory: Path | None = None) -> None:
         self.config = config
         self.path: Path | None = config.path  # the file in force, read again at a reload
         self._programs = programs
-        self._declared: set[str] = set()
+        # The names the last config applied declared, kept in the state directory: a program
+        # deleted from the file while the daemon was down is removed at its next start.
+        self._memory = memory
+        self._declared: set[str] = self._recall()
         self._lock = asyncio.Lock()  # one reload at a time: a second waits for the first
 
     async def start(self) -> Applied:
@@ -79,6 +84,7 @@ class Reloader:
             await self._add(name, spec, autostart)
             result.changed.append(name)
         self._declared = set(wanted)
+        self._remember()
         if result.added or result.changed or result.removed:
             log.info("config %s: added %s, changed %s, removed %s", config.path,
                      result.added, result.changed, result.removed)  # fmt: skip
@@ -89,3 +95,21 @@ class Reloader:
             await self._programs.add(spec, start=autostart)
         except errors.CoreError as exc:  # it could not start: it is kept, failed (its state)
             log.warning("program %s: %s", name, exc)
+
+    def _recall(self) -> set[str]:
+        if self._memory is None:
+            return set()
+        try:
+            names = json.loads(self._memory.read_text())
+        except (OSError, ValueError):
+            return set()  # none yet (or unreadable): nothing is taken for declared
+        return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+    def _remember(self) -> None:
+        if self._memory is None:
+            return
+        temporary = self._memory.with_name(self._memory.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(sorted(self._declared), f)
+        os.replace(temporary, self._memory)  # whole or not at all

@@ -26,6 +26,12 @@ is refused with the file, the line (TOML syntax) or the key path (`programs.web.
 is allowed, and the daemon does not start; at a reload (`supervisord-lite reload`, SIGHUP,
 `daemon.reload`) the config in force stays.
 
+At the start and at each reload the file's programs are applied as `supervisorctl update` does:
+new ones are added, changed ones restarted with their new spec, deleted ones stopped and removed,
+unchanged ones left running. The names the file declared are kept in the state directory, so a
+program deleted from the file while the daemon was down goes at its next start. Programs added
+by hand (`supervisord-lite add`, `program.add`) are never touched by the file.
+
 ```toml
 [daemon]
 grace = 10
