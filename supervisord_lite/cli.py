@@ -1,4 +1,5 @@
-"""`supervisord-lite serve [--socket PATH] [--stdio]`."""
+"""`supervisord-lite serve [--socket PATH] [--stdio]`, and the client commands (supervisord_lite/ctl):
+`status`, `start`, `stop`, `restart`, `run`, `logs`, `events`, `info`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 from supervisord_lite import __version__, logs
 from supervisord_lite.core.errors import BackendUnavailable
@@ -16,6 +18,8 @@ from supervisord_lite.paths import default_socket_path
 from supervisord_lite.state.directory import StateInUse, UntrustedDirectory
 from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.unix import AlreadyServing, UnsafeDirectory
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
         "$XDG_RUNTIME_DIR/supervisord-lite/sock, /run/supervisord-lite/sock for root, "
         "/tmp/supervisord-lite-$UID/sock otherwise)",
     )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="a TOML config file (default, the first that exists: "
+        "$CONFIGURATION_DIRECTORY/config.toml, /etc/supervisord-lite/config.toml for root, "
+        "$XDG_CONFIG_HOME/supervisord-lite/config.toml otherwise; docs/config.md); "
+        "an option given here wins over the file",
+    )
     serve.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout")
     serve.add_argument(
         "--grace",
         type=float,
-        default=5.0,
+        default=None,
         help="seconds children get after SIGTERM at shutdown before SIGKILL (default 5)",
     )
     serve.add_argument(
@@ -62,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--preload",
         action="append",
-        default=[],
+        default=None,
         metavar="MODULE",
         help="a module the zygote imports once, so Python targets start without importing it "
         "(repeatable)",
@@ -88,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--keep-exited",
         type=_count,
-        default=DEFAULT_KEEP_EXITED,
+        default=None,
         metavar="N",
         help="exited processes whose records are kept; beyond N the oldest are released, as by "
         f"process.release (default {DEFAULT_KEEP_EXITED}; 0 keeps none once its waiting joins "
@@ -103,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--event-ring",
         type=int,
-        default=10_000,
+        default=None,
         metavar="N",
         help="events kept for events.read (default 10000)",
     )
@@ -128,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "host, uid and a hash of the socket path; a restarted daemon finds its actors by it)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    from supervisord_lite.ctl import add_commands  # the client side, on the Python client
+
+    add_commands(sub)
     return parser
 
 
@@ -141,29 +157,51 @@ def _count(text: str) -> int:
     return value
 
 
+def _first(given: T | None, configured: T | None, default: T) -> T:
+    """An option given on the command line, else the config file's, else the default."""
+    if given is not None:
+        return given
+    return default if configured is None else configured
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        from supervisord_lite.ctl import run_command
+
+        return run_command(args)
     logs.setup(getattr(logging, args.log_level.upper()))
+    from supervisord_lite.config.load import BadConfig, find_config, load
     from supervisord_lite.server import Options, UnknownGroup, serve
 
+    try:
+        config = load(find_config(args.config))
+    except BadConfig as exc:  # the daemon does not start on a file it cannot use
+        print(f"supervisord-lite: bad config file, not started:\n{exc}", file=sys.stderr)
+        return 1
+    d = config.daemon
+    socket_path = args.socket or d.socket or default_socket_path()
+    state_dir = args.state_dir or d.state_dir
+    log_dir = args.log_dir or d.log_dir
     options = Options(
-        socket_path=(args.socket or default_socket_path()).absolute(),
+        socket_path=socket_path.absolute(),
         stdio=args.stdio,
-        grace=args.grace,
+        grace=_first(args.grace, d.grace, 5.0),
         max_message=args.max_message,
         max_buffered=args.max_buffered,
         allow_group=args.allow_group,
         zygote=args.zygote,
-        preload=tuple(args.preload),
-        state_dir=args.state_dir.absolute() if args.state_dir else None,
+        preload=tuple(_first(args.preload, d.preload, [])),
+        state_dir=state_dir.absolute() if state_dir else None,
         ephemeral=args.ephemeral,
-        keep_exited=args.keep_exited,
-        log_dir=None if args.log_dir is None else args.log_dir.absolute(),
-        event_ring=max(1, args.event_ring),
+        keep_exited=_first(args.keep_exited, d.keep_exited, DEFAULT_KEEP_EXITED),
+        log_dir=None if log_dir is None else log_dir.absolute(),
+        event_ring=max(1, _first(args.event_ring, d.event_ring, 10_000)),
         cgroup_root=args.cgroup_root,
         backend=args.backend,
         ray_address=args.ray_address,
         ray_name=args.ray_name,
+        config=config,
     )
     try:
         return asyncio.run(serve(options))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import grp
 import logging
 import os
 import signal
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from supervisord_lite import systemd
+from supervisord_lite.config.apply import Reloader
+from supervisord_lite.config.load import BadConfig, Config
 from supervisord_lite.core.model import Spawner
 from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
 from supervisord_lite.owner import (
@@ -27,6 +31,8 @@ from supervisord_lite.owner.keeper_client import KeeperOwner
 from supervisord_lite.owner.spec import reset_inherited_signals
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
+from supervisord_lite.rpc.errors import ErrorCode as E
+from supervisord_lite.rpc.errors import RpcError
 from supervisord_lite.rpc.methods import Api, info
 from supervisord_lite.state import directory as state_directory
 from supervisord_lite.state.sqlite import SqliteStore
@@ -61,6 +67,7 @@ class Options:
     backend: str = "local"  # or "ray" (supervisord_lite/cluster)
     ray_address: str | None = None
     ray_name: str | None = None
+    config: Config | None = None  # the config file's programs (supervisord_lite/config)
 
 
 def _discover() -> object:
@@ -221,11 +228,21 @@ async def serve(options: Options) -> int:
             exited,
             lost,
         )
-    dispatcher = Dispatcher(Api(supervisor, discover=_discover, supervision=supervision))
+    api = Api(supervisor, discover=_discover, supervision=supervision)
+    dispatcher = Dispatcher(api)
 
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    hup_early: list[int] = []  # SIGHUP is a reload (ExecReload=), never the default's death
+
+    def hup() -> None:
+        if api.reload is None:
+            hup_early.append(signal.SIGHUP)
+        else:
+            _reload_in_background(api)
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
 
     if options.stdio:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)
@@ -260,6 +277,13 @@ async def serve(options: Options) -> int:
         )
 
     await supervision.programs.resume()
+    memory = None if store is None else state_dir / "declared-programs.json"
+    reloader = Reloader(options.config or Config(None), supervision.programs, memory=memory)
+    # Wired first: a reload asked meanwhile waits for the start's application (one lock).
+    api.reload = lambda: reload_config(reloader, notifier, supervisor)
+    await reloader.start()  # after resume: an unchanged program's adopted run goes on untouched
+    if hup_early:  # a SIGHUP during the start: the file may have changed since it was read
+        _reload_in_background(api)
     await stop.wait()
 
     log.info("stopping: terminating %d running process(es)", supervisor.running)
@@ -294,6 +318,47 @@ async def serve(options: Options) -> int:
     notifier.close()
     log.info("stopped")
     return 0
+
+
+async def reload_config(
+    reloader: Reloader, notifier: systemd.Notifier, supervisor: Supervisor
+) -> dict[str, Any]:
+    """daemon.reload and SIGHUP (ExecReload=): RELOADING=1 with MONOTONIC_USEC, as sd_notify(3)
+    asks of Type=notify-reload, then READY=1 again whatever the outcome (the old config stays
+    in force when the new file is bad)."""
+    usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    notifier.send(f"RELOADING=1\nMONOTONIC_USEC={usec}")
+    try:
+        applied = await reloader.reload()
+    except BadConfig as exc:
+        log.warning("reload refused, the config in force is unchanged: %s", exc)
+        raise RpcError(
+            E.BAD_CONFIG,
+            f"{exc}\n(nothing was changed: fix the file, then reload again)",
+            {"path": None if reloader.path is None else str(reloader.path)},
+        ) from None
+    finally:
+        notifier.ready(f"{supervisor.running} running")
+    path = reloader.config.path
+    return {"config": None if path is None else str(path), **applied.as_dict()}
+
+
+_reloads: set[asyncio.Task[Any]] = set()
+
+
+def _reload_in_background(api: Api) -> None:
+    """SIGHUP: the same reload, its outcome logged (a bad file is, by reload_config)."""
+    reload = api.reload
+    if reload is None:  # pragma: no cover - wired before the handler is
+        return
+
+    async def run() -> None:
+        with contextlib.suppress(RpcError):
+            await reload()
+
+    task = asyncio.get_running_loop().create_task(run())
+    _reloads.add(task)
+    task.add_done_callback(_reloads.discard)
 
 
 class UnknownGroup(Exception):

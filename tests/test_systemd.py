@@ -772,8 +772,8 @@ def test_system_units_verify(tmp_path: Path) -> None:
 
 
 def test_user_units_verify(tmp_path: Path) -> None:
-    """`systemd-analyze --user verify` (which cannot take --root): the one change is ExecStart's
-    program, made an absolute path to an executable that exists here."""
+    """`systemd-analyze --user verify` (which cannot take --root): the one change is the program
+    of ExecStart= and ExecReload=, made an absolute path to an executable that exists here."""
     tool = systemd_analyze()
     runtime = tmp_path / "xdg"
     runtime.mkdir(mode=0o700)
@@ -782,7 +782,8 @@ def test_user_units_verify(tmp_path: Path) -> None:
     script = console_script(tmp_path)
     for unit in USER_UNITS:
         text = (UNITS / unit).read_text()
-        text = re.sub(r"^ExecStart=supervisord-lite ", f"ExecStart={script} ", text, flags=re.M)
+        text = re.sub(r"^(ExecStart|ExecReload)=supervisord-lite ", rf"\1={script} ", text,
+                      flags=re.M)  # fmt: skip
         (units / Path(unit).name).write_text(text)
     r = subprocess.run(
         [tool, "--user", "verify", *(str(units / Path(u).name) for u in USER_UNITS)],

@@ -46,6 +46,10 @@ UNREACHABLE = {
     ErrorCode.PERMISSION_DENIED: (
         "1010 needs a peer of another uid than the daemon's (and not root): not one connection"
     ),
+    ErrorCode.BAD_CONFIG: (
+        "1018 needs a config file the test writes, then breaks, between two reloads; "
+        "tests/test_config_reload.py shows it"
+    ),
     ErrorCode.BACKEND_UNAVAILABLE: (
         "1019 needs a daemon whose cluster went away (tests/test_cluster_*.py); vectors run locally"
     ),

@@ -10,7 +10,7 @@ import base64
 import binascii
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.rpc.reload_method import RELOAD_METHODS
 from supervisord_lite.rpc.supervision_methods import SUPERVISION_METHODS
 from supervisord_lite.rpc.users import gid_of, resolve_user, uid_of
 
@@ -139,6 +140,8 @@ class Api:
         self._discover = discover
         self._uid = os.geteuid()
         self.supervision = supervision
+        self.own_uid = self._uid
+        self.reload: Callable[[], Awaitable[dict[str, Any]]] | None = None  # daemon.reload
 
     def caller(self, ctx: CallContext) -> ProcessRecord | None:
         peer = ctx.peer
@@ -385,6 +388,7 @@ METHODS: tuple[MethodSpec, ...] = (
                "Send SIGKILL to its whole tree (nothing if it already ended).",
                (*_ID, E.NOT_STARTED)),
     *(MethodSpec(*row) for row in SUPERVISION_METHODS),
+    *(MethodSpec(*row) for row in RELOAD_METHODS),
     MethodSpec("daemon.info", Api.daemon_info, m.NoParams, m.DaemonInfo,
                "The daemon's version, protocol version and pid."),
     MethodSpec("daemon.authenticate", Api.authenticate, m.AuthenticateParams, m.Authentication,

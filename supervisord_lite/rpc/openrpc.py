@@ -84,6 +84,10 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
         "EventsExpired: the events after `since` are no longer kept; list again, then read from "
         "the oldest (data: {oldest})"
     ),
+    ErrorCode.BAD_CONFIG: (
+        "BadConfig: the config file cannot be used (the message names the file and the line or "
+        "key path, and what is allowed); nothing was changed (data: {path})"
+    ),
     ErrorCode.BACKEND_UNAVAILABLE: (
         "BackendUnavailable: the cluster the daemon runs processes on cannot be reached now; "
         "nothing was started"

@@ -356,6 +356,12 @@ class Client:
         return LogFollower(self, target, cursor=cursor, stream=stream, timeout=timeout,
                            follow=follow)  # fmt: skip
 
+    def reload(self) -> dict[str, Any]:
+        """`daemon.reload`: the config file read again and applied; the names of the programs
+        `added`, `changed`, `removed` and `unchanged`. BadConfig (nothing changed) on a bad file."""
+        result: dict[str, Any] = self.call("daemon.reload")
+        return result
+
     def events(self, since: int = 0, *, timeout: float = 30.0) -> EventStream:
         """An endless iterator over the daemon's events after `since`."""
         return EventStream(self, since=since, timeout=timeout)

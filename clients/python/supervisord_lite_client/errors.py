@@ -235,6 +235,14 @@ class EventsExpired(RemoteError):
         return data.get("oldest") if isinstance(data, dict) else None
 
 
+class BadConfig(RemoteError):
+    """1018: `daemon.reload` found a config file it cannot use (the message names the file and
+    the line or key path); nothing was changed (`data: {"path"}`)."""
+
+    code = 1018
+    name = "BadConfig"
+
+
 class BackendUnavailable(RemoteError):
     """1019: the cluster the daemon runs processes on cannot be reached now; nothing started."""
 
@@ -305,6 +313,7 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         ProgramExists,
         NoSuchProgram,
         EventsExpired,
+        BadConfig,
         BackendUnavailable,
         BadPlacement,
         ParseError,
