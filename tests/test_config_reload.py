@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from supervisord_lite_client import BadConfig, Client
 
-from tests.conftest import launch_daemon
+from tests.conftest import keeper_pid, launch_daemon, state_dir_of
 from tests.ctl_helpers import ctl
 from tests.test_systemd import recv_until
 from tests.wire import terminate, wait_until
@@ -138,7 +138,8 @@ def test_a_file_changed_while_the_daemon_was_down_is_applied_at_its_start(
     private_dir: Path,
 ) -> None:
     path, sock, proc = _serve(private_dir, FIRST)
-    terminate(proc)  # type: ignore[arg-type]
+    assert terminate(proc) == 0  # type: ignore[arg-type]
+    _keeper_gone(state_dir_of(sock))
     path.write_text(SECOND)  # "drop" deleted, "change" changed, "new" added meanwhile
     proc = launch_daemon(["--socket", str(sock), "--config", str(path)], sock, private_dir / "e2")
     try:
@@ -151,3 +152,17 @@ def test_a_file_changed_while_the_daemon_was_down_is_applied_at_its_start(
         assert memory.stat().st_mode & 0o777 == 0o600
     finally:
         terminate(proc)
+
+
+def _keeper_gone(state_dir: Path) -> None:
+    """The keeper ends just after its front's normal stop, and the next front must not meet it
+    on its way out. Now and then (seen on a loaded machine, in the keeper, not in the config
+    code) it stays after the front's exit; it is then stopped here, as the session's end would,
+    since what this test is about is the next front's start."""
+    try:
+        wait_until(lambda: keeper_pid(state_dir) is None, timeout=5, what="the keeper's end")
+    except AssertionError:
+        pid = keeper_pid(state_dir)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: keeper_pid(state_dir) is None, timeout=15, what="the keeper's end")
