@@ -31,6 +31,7 @@ const (
 	ErrNoSuchProgram    ErrorCode = 1014 // no program has this name; data: {"name"}
 	ErrEventsExpired    ErrorCode = 1015 // events after since left the ring; data: {"oldest"}
 	// Protocol 1.1.
+	ErrBadConfig          ErrorCode = 1018 // daemon.reload: the config file cannot be used; data: {"path"}
 	ErrBackendUnavailable ErrorCode = 1019 // the daemon's cluster cannot be reached now
 	ErrBadPlacement       ErrorCode = 1020 // no live node can take the placement, or the daemon takes none
 )
@@ -68,6 +69,7 @@ var codeNames = map[ErrorCode]string{
 	ErrMethodNotFound:     "MethodNotFound",
 	ErrInvalidParams:      "InvalidParams",
 	ErrInternal:           "InternalError",
+	ErrBadConfig:          "BadConfig",
 	ErrBackendUnavailable: "BackendUnavailable",
 	ErrBadPlacement:       "BadPlacement",
 }

@@ -183,3 +183,21 @@ func (c *Client) Events(ctx context.Context, since int64) (<-chan Event, <-chan 
 	}()
 	return out, errc
 }
+
+// ReloadResult is daemon.reload's answer (protocol 1.1): the config file it read (nil when the
+// daemon has none) and the declared programs it added, changed, removed and left running.
+type ReloadResult struct {
+	Config    *string  `json:"config"`
+	Added     []string `json:"added"`
+	Changed   []string `json:"changed"`
+	Removed   []string `json:"removed"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Reload makes the daemon apply its config file again, as `supervisorctl update` does (also
+// SIGHUP, systemd's ExecReload=). A file it cannot use changes nothing: ErrBadConfig.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var r ReloadResult
+	err := c.Call(ctx, "daemon.reload", nil, &r)
+	return r, err
+}

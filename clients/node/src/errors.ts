@@ -28,6 +28,7 @@ export const ErrorCode = {
   ProgramExists: 1013,
   NoSuchProgram: 1014,
   EventsExpired: 1015,
+  BadConfig: 1018,
   BackendUnavailable: 1019,
   BadPlacement: 1020,
 } as const;
@@ -123,6 +124,8 @@ export class EventsExpiredError extends RpcError {
     return typeof data?.oldest === "number" ? data.oldest : undefined;
   }
 }
+/** 1018: `daemon.reload` could not use the config file; nothing was changed (`data.path`). */
+export class BadConfigError extends RpcError {}
 export class BackendUnavailableError extends RpcError {}
 export class BadPlacementError extends RpcError {}
 
@@ -150,6 +153,7 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.ProgramExists, ProgramExistsError],
   [ErrorCode.NoSuchProgram, NoSuchProgramError],
   [ErrorCode.EventsExpired, EventsExpiredError],
+  [ErrorCode.BadConfig, BadConfigError],
   [ErrorCode.BackendUnavailable, BackendUnavailableError],
   [ErrorCode.BadPlacement, BadPlacementError],
 ]);

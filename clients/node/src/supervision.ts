@@ -147,3 +147,20 @@ export async function* events(client: Client, options: EventOptions = {}): Async
     yield* r.events;
   }
 }
+
+/** Protocol 1.1: what `daemon.reload` did (program names), and the config file it read. */
+export interface ReloadResult {
+  config: string | null;
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: string[];
+}
+
+/**
+ * Make the daemon apply its config file again, as `supervisorctl update` does (also SIGHUP,
+ * systemd's ExecReload=). A file it cannot use changes nothing: `BadConfigError` (1018).
+ */
+export function reload(client: Client, options?: CallOptions): Promise<ReloadResult> {
+  return client.call<ReloadResult>("daemon.reload", undefined, options);
+}
