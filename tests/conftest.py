@@ -58,9 +58,9 @@ def keeper_pid(state_dir: Path) -> int | None:
     return pid if os.fsencode(state_dir) in argv else None
 
 
-# The state directories this session's daemons used (and no other session's: test sessions may
-# run side by side on one machine).
-_STATE_DIRS: set[Path] = set()
+# The keepers of this session's daemons, by pid (and no other session's: test sessions may run
+# side by side on one machine). By pid: a test's directory, pid file included, is gone by the end.
+_KEEPERS: set[int] = set()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -68,9 +68,14 @@ def _no_keeper_outlives_the_tests() -> Iterator[None]:
     """A test that kills a front with -9 while a child runs leaves its keeper holding that exit,
     as it should; at the end of the session the keepers of this session's daemons are stopped."""
     yield
-    for state_dir in _STATE_DIRS:
-        pid = keeper_pid(state_dir)
-        if pid is not None:
+    for pid in _KEEPERS:
+        try:
+            still_a_keeper = (
+                b"supervisord_lite.owner.keeper" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            )
+        except OSError:
+            continue  # gone, as it should be
+        if still_a_keeper:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
@@ -92,8 +97,6 @@ def launch_daemon(
     environment (None: ours); returns once `sock` accepts, and stops a daemon that fails to."""
     if "--ephemeral" not in args and "--state-dir" not in args:
         args = [*args, "--state-dir", str(state_dir_of(sock))]  # one each
-    if "--state-dir" in args:
-        _STATE_DIRS.add(Path(args[args.index("--state-dir") + 1]))
     with stderr.open("wb") as err_file:  # the child keeps its own copy of the fd
         # `prefix`: Python code run first, which execs the daemon (sys.argv[1:]) when done.
         front = [sys.executable, "-c", prefix, sys.executable] if prefix else [sys.executable]
@@ -119,6 +122,10 @@ def launch_daemon(
         # keeper too. One answered request says the daemon is all there.
         with RawClient(sock, timeout=30) as probe:
             probe.call("daemon.info")
+        if "--state-dir" in args:
+            keeper = keeper_pid(Path(args[args.index("--state-dir") + 1]))
+            if keeper is not None:
+                _KEEPERS.add(keeper)
     except BaseException:
         terminate(proc)
         raise
