@@ -10,6 +10,7 @@ from pathlib import Path
 from supervisord_lite import logfiles
 from supervisord_lite.owner.output import LogSink, LogWriter
 from supervisord_lite.supervision.logs import LogReader
+from tests.wire import poll_until
 
 
 def test_lines_rotate_and_a_follower_is_woken_by_on_output(tmp_path: Path) -> None:
@@ -30,7 +31,9 @@ def test_lines_rotate_and_a_follower_is_woken_by_on_output(tmp_path: Path) -> No
         follow = asyncio.ensure_future(
             reader.read(7, cursor=0, limit=100, stream=None, follow=True, timeout=10)
         )
-        await asyncio.sleep(0)  # the follower is waiting (a loop step, not a delay)
+        await poll_until(
+            lambda: bool(reader._waiters.get(7)), timeout=5, what="the follower to wait"
+        )
         assert not follow.done()
         os.write(out_w, b"one\ntwo\n")
         batch = await asyncio.wait_for(follow, 5)
@@ -38,13 +41,15 @@ def test_lines_rotate_and_a_follower_is_woken_by_on_output(tmp_path: Path) -> No
         assert notified == [7]  # one wake-up for one read of the pipe
         for i in range(20):
             os.write(err_w, f"err {i:02d}\n".encode())
-            await asyncio.sleep(0)
+            seen = len(notified)
+            await poll_until(
+                lambda seen=seen: len(notified) > seen, timeout=5, what="the line to be read"
+            )
         os.close(out_w)
         os.close(err_w)
-        for _ in range(100_000):  # loop steps until the writer has seen both EOFs (bounded)
-            if (directory / logfiles.CLOSED).exists():
-                break
-            await asyncio.sleep(0)
+        await poll_until(
+            (directory / logfiles.CLOSED).exists, timeout=10, what="the writer to see both EOFs"
+        )
         assert len(logfiles.segments(str(directory))) == 2  # the current one and one backup
         cursor, texts, done = 0, [], False
         while not done:
@@ -79,10 +84,9 @@ def test_log_directories_are_0700_and_files_0600(tmp_path: Path) -> None:
             os.write(fd, b"x\n")
             os.close(fd)
         directory = tmp_path / "logs" / "3"
-        for _ in range(100_000):  # loop steps until the writer has seen both EOFs (bounded)
-            if (directory / logfiles.CLOSED).exists():
-                break
-            await asyncio.sleep(0)
+        await poll_until(
+            (directory / logfiles.CLOSED).exists, timeout=10, what="the writer to see both EOFs"
+        )
         for d in (tmp_path / "logs", directory):
             assert d.stat().st_mode & 0o777 == 0o700, d
         for f in directory.iterdir():

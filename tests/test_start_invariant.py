@@ -13,6 +13,7 @@ from supervisord_lite.core import errors
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target, TargetKind
 from supervisord_lite.core.supervisor import Supervisor
 from tests.test_core import FakeChild, FakeSpawner
+from tests.wire import poll_until
 
 
 class Boom(Exception):
@@ -78,7 +79,8 @@ def test_a_failure_at_any_step_leaves_created_or_running(step: str) -> None:
         p = sv.create(caller=None, target=Target(kind=TargetKind.ARGV, argv=("/bin/true",)))
         start = asyncio.ensure_future(sv.start(p.id))
         join = asyncio.ensure_future(sv.join(p.id, timeout=None, caller=None))
-        await asyncio.sleep(0)  # both reach their first wait
+        # The start has entered the spawner (and the join, scheduled after it, its first wait).
+        await poll_until(lambda: spawner.step == "", timeout=5, what="the spawn to begin")
         spawner.gate.set()
         outcome: Any
         try:
@@ -124,7 +126,9 @@ def test_a_cancelled_spawn_leaves_created() -> None:
         p = sv.create(caller=None, target=Target())
         start = asyncio.ensure_future(sv.start(p.id))
         await entered.wait()
-        await asyncio.sleep(0)  # the shielded start's task has taken its first step
+        # Exactly one loop turn, on purpose: the shielded start's task takes its first step, and
+        # the cancellation below must come then (a condition to wait for would be private state).
+        await asyncio.sleep(0)
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task() and task is not start:
                 task.cancel()  # the shielded start itself (a daemon shutting down)

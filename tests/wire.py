@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -21,6 +22,18 @@ def wait_until(cond: Callable[[], bool], *, timeout: float, what: str) -> None:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(delay)  # poll with a deadline
         delay = min(delay * 2, 0.05)
+
+
+async def poll_until(cond: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """In a test's event loop: give the loop a turn at a time until `cond` holds, failing (saying
+    what was awaited) once the deadline passes. For conditions the code under test makes true in
+    its own loop turns, with nothing to await."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0)  # poll with a deadline: one loop turn
 
 
 def socket_accepts(path: Path | str) -> bool:
