@@ -11,6 +11,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,15 +147,7 @@ async def serve(options: Options) -> int:
                 os.close(lock_fd)
             raise
         store = SqliteStore(state_dir)
-        supervisor = Supervisor(
-            ray,
-            parent_of=parent_of,
-            on_change=changed,
-            store=store,
-            acknowledge=ray.acknowledge_all,
-            keep_exited=options.keep_exited,
-        )
-        store.on_pending = supervisor.persist_soon
+        supervisor = _durable(store, ray, ray.acknowledge_all, changed, options)
     elif options.ephemeral:
         if options.log_dir is None:
             temp_logs = tempfile.TemporaryDirectory(prefix="supervisord-lite-logs-")
@@ -187,15 +180,7 @@ async def serve(options: Options) -> int:
         )
         keeper.on_output = output_arrived
         spawner = keeper
-        supervisor = Supervisor(
-            keeper,
-            parent_of=parent_of,
-            on_change=changed,
-            store=store,
-            acknowledge=keeper.acknowledge,
-            keep_exited=options.keep_exited,
-        )
-        store.on_pending = supervisor.persist_soon
+        supervisor = _durable(store, keeper, keeper.acknowledge, changed, options)
     supervision = Supervision(
         supervisor,
         store=store,
@@ -373,6 +358,26 @@ def group_id(name: str) -> int:
         if name.isdigit():
             return int(name)
         raise UnknownGroup(f"--allow-group {name}: no such group") from None
+
+
+def _durable(
+    store: SqliteStore,
+    owner: Spawner,
+    acknowledge: Callable[[list[int]], None],
+    changed: Callable[[], None],
+    options: Options,
+) -> Supervisor:
+    """A Supervisor whose records live in `store`, telling `owner` which exits are stored."""
+    supervisor = Supervisor(
+        owner,
+        parent_of=parent_of,
+        on_change=changed,
+        store=store,
+        acknowledge=acknowledge,
+        keep_exited=options.keep_exited,
+    )
+    store.on_pending = supervisor.persist_soon  # supervision's writes go with the next batch
+    return supervisor
 
 
 def _own_state_dir(options: Options) -> tuple[Path, int]:
