@@ -238,9 +238,10 @@ class Keeper:
     def close(self) -> None:
         self._loop.remove_reader(self._listener.fileno())
         self._listener.close()
-        self._detach()
         self._spawner.close()
         close_trees(self._spawner)  # nothing a child left behind outlives a real stop
+        # Last: a front that said quit waits for the link's end, which now means all is gone.
+        self._detach()
 
 
 def _has_gate(child: Child) -> bool:
@@ -313,8 +314,9 @@ async def _serve(listener: socket.socket, args: list[str]) -> None:
     )
     keeper = Keeper(listener, spawner)
     loop = asyncio.get_running_loop()
-    # The keeper outlives the front's stops and crashes; only the front's quit ends it (SIGTERM
-    # too, for an operator who means it: it then leaves the children running, unowned).
+    # The keeper outlives the front's crashes; the front's quit ends it, and SIGTERM too, for an
+    # operator who means it (or a unit's stop reaching the whole cgroup): either way it kills
+    # what it holds and what they left behind, as a front's stop would.
     loop.add_signal_handler(signal.SIGTERM, keeper.done.set)
     for ignored in (signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(ignored, lambda: None)

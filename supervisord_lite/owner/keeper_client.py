@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from supervisord_lite.owner.spec import PRIVATE_ENV
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 15.0
+QUIT_TIMEOUT = 5.0  # a stop waits this long at most for the keeper to end
 
 
 class KeeperGone(Exception):
@@ -141,7 +143,7 @@ class KeeperOwner:
 
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> RemoteChild:
         fds = list(request.fds or ())
-        if self._link.closed:
+        if self._link.broken:
             for fd in fds:
                 os.close(fd)
             raise errors.SpawnFailed(
@@ -173,7 +175,25 @@ class KeeperOwner:
         self._link.sock.setblocking(True)
         with contextlib.suppress(OSError):
             self._link.flush()
+        if quit:
+            self._await_end()
         self._link.close()
+
+    def _await_end(self) -> None:
+        """Wait (bounded) for the keeper to close its end: it does once it has stopped the zygote
+        and killed what the children left behind, so that a stopped daemon leaves nothing."""
+        deadline = time.monotonic() + QUIT_TIMEOUT
+        while (left := deadline - time.monotonic()) > 0:
+            self._link.sock.settimeout(left)
+            try:
+                got = self._link.receive()  # what it says now (a killed child's exit) is moot
+            except (EOFError, ValueError):
+                if time.monotonic() < deadline:
+                    return  # its end (a timeout is an OSError too: hence the check)
+                break
+            for fd in got[1] if got is not None else ():
+                os.close(fd)
+        log.warning("the keeper did not end within %.0f s of quit", QUIT_TIMEOUT)
 
     # -- messages --------------------------------------------------------------------------
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:

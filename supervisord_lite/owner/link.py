@@ -89,15 +89,16 @@ class Link:
         self.sock = sock
         self._queue: deque[tuple[bytes, list[int]]] = deque()
         self.closed = False
+        self.broken = False  # nothing more can be sent (closed, or a send failed)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> bool:
         """Queue one message; the fds are this object's to close once sent. False if the link
-        is closed (the fds are closed all the same)."""
+        is closed or broken (the fds are closed all the same)."""
         fds = list(fds or ())
-        if self.closed:
+        if self.broken:
             _close_all(fds)
             return False
         data = encode(message)
@@ -123,8 +124,11 @@ class Link:
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError as exc:
-                log.error("the keeper link failed to send (%s); closing it", exc)
-                self.close()
+                # Not closed here: its owner still has the socket registered with its loop, and
+                # what the other end sent before it went (a front's last ack and quit) must still
+                # be read. Shut for writing instead: the other end reads to its end, and so do we.
+                log.error("the keeper link failed to send (%s); shutting it", exc)
+                self._shut()
                 return True
             self._queue.popleft()
             _close_all(fds)
@@ -160,10 +164,17 @@ class Link:
             raise EOFError("a message on the keeper link was not an object")
         return message, fds
 
+    def _shut(self) -> None:
+        self.broken = True
+        while self._queue:
+            _close_all(self._queue.popleft()[1])
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        self.closed = self.broken = True
         while self._queue:
             _close_all(self._queue.popleft()[1])
         self.sock.close()
