@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from supervisord_lite.core.model import State, Survivor, Target, TargetKind
+from supervisord_lite.core.persistence import to_document
 from supervisord_lite.core.store import MemoryStore
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.owner.link import request_to_dict
@@ -97,3 +98,16 @@ def test_running_records_the_owner_does_not_know_are_lost_and_exits_are_acknowle
         assert store.load("process")[ended.id]["exitcode"] == 7
 
     asyncio.run(go())
+
+
+def test_an_exit_reported_while_the_start_is_under_way_is_stored_as_an_exit() -> None:
+    # A child that ends at once (`sh -c 'exit 5'`) can be reported exited before its spawn has
+    # returned. A batch written then must say `exited 5`: `running` would make a front that
+    # restarts after a crash of both front and keeper call it lost, and its code would be gone
+    # (the owner dropped it once the batch was acknowledged).
+    sv, _ = front(MemoryStore())
+    record = sv.create(caller=None, target=Target(TargetKind.ARGV, argv=("true",)))
+    record.starting = True
+    assert to_document(record)["state"] == "running"  # under way: the owner knows it
+    record.state, record.exitcode = State.EXITED, 5
+    assert (to_document(record)["state"], to_document(record)["exitcode"]) == ("exited", 5)

@@ -123,8 +123,11 @@ def to_document(record: ProcessRecord) -> dict[str, Any]:
         "target": target_to_dict(record.target),
         "args": list(record.args),
         "kwargs": dict(record.kwargs),
-        # A start under way is a run to the store: if the front dies now, the keeper knows.
-        "state": State.RUNNING.value if record.starting else record.state.value,
+        # A start under way is a run to the store: if the front dies now, the keeper knows. Its
+        # exit may be reported before the start ends: then it is stored as it is, `exited`.
+        "state": State.RUNNING.value
+        if record.starting and record.state is State.CREATED
+        else record.state.value,
         "pid": record.pid,
         "exitcode": record.exitcode,
         "children_created": record.children_created,
