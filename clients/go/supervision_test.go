@@ -111,7 +111,8 @@ func TestFollowLogsGoesOnAcrossAProgramsRuns(t *testing.T) {
 	}
 	defer c.RemoveProgram(ctx, "go-runs")
 	var texts []string
-	q := sl.LogQuery{Program: "go-runs", Timeout: 20}
+	// From the first run by its id (the current run may already be the next one).
+	q := sl.LogQuery{Program: "go-runs", ID: st.Process.ID, Timeout: 20}
 	err = c.FollowLogs(ctx, &q, func(l sl.LogLine) error { texts = append(texts, l.Text); return nil })
 	if err != nil || len(texts) != 2 || texts[0] != "run-"+strconv.FormatInt(st.Process.ID, 10) || q.ID <= st.Process.ID {
 		t.Fatalf("FollowLogs: %q, %+v, %v", texts, q, err)

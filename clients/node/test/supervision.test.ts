@@ -102,7 +102,9 @@ describe("a program's runs", () => {
     });
     const state = { cursor: 0, done: false } as { cursor: number; done: boolean; id?: number };
     const texts = [];
-    for await (const line of followLogs(client, { program: "node-runs", timeoutSeconds: 20 }, state)) texts.push(line.text);
+    // From the first run by its id (the current run may already be the next one).
+    const first = { program: "node-runs", id: st.process!.id, timeoutSeconds: 20 };
+    for await (const line of followLogs(client, first, state)) texts.push(line.text);
     assert.equal(texts.length, 2);
     assert.equal(texts[0], `run-${st.process!.id}`);
     assert.ok(state.id! > st.process!.id);

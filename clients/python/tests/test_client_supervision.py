@@ -74,7 +74,8 @@ def test_a_program_follower_goes_on_across_runs(daemon: Daemon) -> None:
     with daemon.client() as c:
         st = c.add_program("py-runs", Command(argv), max_restarts=1, **FAST)
         assert st.process is not None
-        follower = c.follow_logs(program="py-runs", timeout=20)
+        # From the first run by its id (the current run may already be the next one).
+        follower = c.follow_logs(st.process.id, program="py-runs", timeout=20)
         texts = [line.text for line in follower]  # ends: the program failed, all runs read
         assert len(texts) == 2 and texts[0] == f"run-{st.process.id}"
         assert follower.run_id is not None and follower.run_id > st.process.id
