@@ -292,6 +292,7 @@ async def serve(options: Options) -> int:
     if ray is not None:
         ray.close()  # stop watching; the actors of stored exits go
     if store is not None:
+        supervisor.seal()  # what the owner's end changed is written, and nothing is left scheduled
         store.close()
     if front_lock is not None:
         os.close(front_lock)

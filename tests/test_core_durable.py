@@ -111,3 +111,43 @@ def test_an_exit_reported_while_the_start_is_under_way_is_stored_as_an_exit() ->
     assert to_document(record)["state"] == "running"  # under way: the owner knows it
     record.state, record.exitcode = State.EXITED, 5
     assert (to_document(record)["state"], to_document(record)["exitcode"]) == ("exited", 5)
+
+
+class _ClosingStore(MemoryStore):
+    """A store that, like SQLite's, cannot be written once closed."""
+
+    closed = False
+
+    def flush(self) -> None:
+        if self.closed:
+            raise RuntimeError("flush of a closed store")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_what_changes_after_the_last_write_at_a_stop_is_written_and_nothing_is_left_scheduled() -> (
+    None
+):
+    # At a stop the keeper may report exits as it quits, after the stop's own write. The last
+    # write (seal) takes them, and no batch timer is left to fire on the closed store.
+    async def go() -> None:
+        store = _ClosingStore()
+        sv, spawner = front(store, acks=[])
+        record = sv.create(caller=None, target=Target(TargetKind.ARGV, argv=("sleep", "9")))
+        await sv.start(record.id)
+        sv.persist(clean=True)  # the stop's write
+        spawner.children[-1].exit(-9)  # the keeper's end kills what it held
+        sv.seal()
+        store.close()
+        assert store.load("process")[record.id]["exitcode"] == -9
+        sv.set_name(record.id, "renamed")  # a change after the store closed
+        failures: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: failures.append(context))
+        later = loop.create_future()
+        loop.call_later(0.05, later.set_result, None)  # timers fire in time order: a batch first
+        await later
+        assert failures == []
+
+    asyncio.run(go())

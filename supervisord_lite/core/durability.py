@@ -100,3 +100,8 @@ class Durability(Part):
         """Write what changed now (at a stop, or when a test asks)."""
         if self._journal is not None:
             self._journal.flush(clean=clean)
+
+    def seal(self) -> None:
+        """The last write before the store closes: whatever changed since the stop's write."""
+        if self._journal is not None:
+            self._journal.seal()

@@ -35,6 +35,7 @@ class Journal:
         self._handle: asyncio.TimerHandle | None = None
         self._forgotten: list[int] = []  # released before their exit was acknowledged
         self._flushing = False
+        self._sealed = False
 
     @property
     def holds_exits(self) -> bool:
@@ -62,8 +63,17 @@ class Journal:
         if not self._flushing:
             self._schedule()
 
+    def seal(self) -> None:
+        """The last write, at a stop: after it nothing is scheduled, since the store closes next.
+
+        Without it a change made while the owner ends (an exit the keeper reports as it quits)
+        left a timer that fired on the closed store, in the loop's last turns.
+        """
+        self.flush(clean=True)
+        self._sealed = True
+
     def _schedule(self) -> None:
-        if self._handle is not None:
+        if self._handle is not None or self._sealed:
             return
         try:
             loop = asyncio.get_running_loop()
