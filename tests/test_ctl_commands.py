@@ -11,7 +11,7 @@ from pathlib import Path
 from supervisord_lite_client import Client, Command
 
 from tests.conftest import REPO, Daemon
-from tests.ctl_helpers import ctl, ctl_env
+from tests.ctl_helpers import ctl, ctl_env, follower
 from tests.wire import wait_until
 
 
@@ -137,16 +137,11 @@ def test_logs_follow_prints_new_lines_as_they_come(daemon: Daemon, private_dir: 
     flag = private_dir / "go"
     script = f"echo first; while [ ! -e {flag} ]; do sleep 0.05; done; echo second"
     add_program(daemon, "slow", script, restart="no")
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "supervisord_lite", "logs", "-f", "--socket",
-         str(daemon.socket_path), "slow"], stdout=subprocess.PIPE, text=True, cwd=REPO,
-        env=ctl_env(),
-    )  # fmt: skip
-    with follower:
-        assert follower.stdout is not None and follower.stdout.readline() == "first\n"
+    with follower("logs", "-f", "--socket", str(daemon.socket_path), "slow") as logs:
+        assert logs.stdout is not None and logs.stdout.readline() == "first\n"
         flag.touch()  # only now does the program write its second line
-        assert follower.stdout.readline() == "second\n"
-        assert follower.wait(timeout=20) == 0  # it ended, and is not meant to run again
+        assert logs.stdout.readline() == "second\n"
+        assert logs.wait(timeout=20) == 0  # it ended, and is not meant to run again
 
 
 def test_events_lists_then_since_skips(daemon: Daemon) -> None:
@@ -161,20 +156,14 @@ def test_events_lists_then_since_skips(daemon: Daemon) -> None:
 
 
 def test_events_follow_prints_one_json_line_per_event(daemon: Daemon) -> None:
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "supervisord_lite", "events", "-f", "--json", "--socket",
-         str(daemon.socket_path)], stdout=subprocess.PIPE, text=True, cwd=REPO, env=ctl_env(),
-    )  # fmt: skip
-    try:
+    events = follower("events", "-f", "--json", "--socket", str(daemon.socket_path))
+    with events:
         assert ctl(daemon, "run", "--name", "seen", "--", "true").returncode == 0
-        assert follower.stdout is not None
-        first = json.loads(follower.stdout.readline())
+        assert events.stdout is not None
+        first = json.loads(events.stdout.readline())
         assert first["type"] == "process.created" and first["name"] == "seen"
-    finally:
-        follower.send_signal(signal.SIGINT)
-        assert follower.wait(timeout=20) == 130
-        assert follower.stdout is not None
-        follower.stdout.close()
+        events.send_signal(signal.SIGINT)  # Ctrl-C
+        assert events.wait(timeout=20) == 130
 
 
 def test_add_then_remove_a_program(daemon: Daemon, private_dir: Path) -> None:

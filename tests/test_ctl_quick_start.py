@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import REPO, launch_daemon
-from tests.ctl_helpers import ctl, ctl_env
+from tests.ctl_helpers import ctl, follower
 from tests.wire import terminate, wait_until
 
 
@@ -36,18 +34,15 @@ def test_the_config_quick_start(private_dir: Path) -> None:
         wait_until(lambda: hello()["pid"] is not None, timeout=20, what="hello to run")
         first = hello()
         assert "hello" in ctl(sock, "status").stdout
-        follower = subprocess.Popen(
-            [sys.executable, "-m", "supervisord_lite", "logs", "-f", "--socket", str(sock),
-             "hello"], stdout=subprocess.PIPE, text=True, cwd=REPO, env=ctl_env(),
-        )  # fmt: skip
-        with follower:
-            assert follower.stdout is not None and follower.stdout.readline() == "started\n"
+        logs = follower("logs", "-f", "--socket", str(sock), "hello")
+        with logs:
+            assert logs.stdout is not None and logs.stdout.readline() == "started\n"
             os.kill(int(str(first["pid"])), signal.SIGKILL)  # the crash
             wait_until(lambda: hello()["id"] != first["id"] and hello()["pid"] is not None,
                        timeout=20, what="hello to come back")  # fmt: skip
             assert hello()["restarts"] == 1
-            assert follower.stdout.readline() == "started\n"  # the new run's, followed on
-            follower.send_signal(signal.SIGINT)
-            assert follower.wait(timeout=20) == 130
+            assert logs.stdout.readline() == "started\n"  # the new run's, followed on
+            logs.send_signal(signal.SIGINT)  # Ctrl-C
+            assert logs.wait(timeout=20) == 130
     finally:
         terminate(daemon)
