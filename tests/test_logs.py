@@ -93,3 +93,32 @@ def test_log_directories_are_0700_and_files_0600(tmp_path: Path) -> None:
             assert f.stat().st_mode & 0o777 == 0o600, f
 
     asyncio.run(main())
+
+
+def test_a_fed_writer_holds_half_lines_and_closes_when_both_streams_end(tmp_path: Path) -> None:
+    """The writer without pipes (what cluster/fetch.py feeds): the same records as from pipes."""
+
+    async def main() -> None:
+        woken: list[int] = []
+        writer = LogSink(str(tmp_path), woken.append).writer(4, max_bytes=1 << 20, backups=1)
+        directory = tmp_path / "4"
+        assert writer.feed("stdout", b"one\ntw") and writer.unwritten("stdout") == 2
+        assert writer.feed("stderr", b"err\n") and writer.unwritten("stderr") == 0
+        assert writer.feed("stdout", b"o\nthr") and writer.unwritten("stdout") == 3
+        assert writer.feed("stdout", b"")  # stdout ends: its half line is written, marked partial
+        assert writer.unwritten("stdout") == 0 and not (directory / logfiles.CLOSED).exists()
+        assert writer.feed("stdout", b"late")  # after its end: nothing is written
+        assert writer.feed("stderr", b"")
+        assert (directory / logfiles.CLOSED).exists()
+        batch = LogReader(tmp_path).read_now(4, 0, 100, None)
+        assert [(x["stream"], x["text"], x.get("partial", False)) for x in batch.lines] == [
+            ("stdout", "one", False),
+            ("stderr", "err", False),
+            ("stdout", "two", False),
+            ("stdout", "thr", True),
+        ]
+        assert batch.done
+        await asyncio.sleep(0)  # one notification per loop turn
+        assert woken == [4]
+
+    asyncio.run(main())

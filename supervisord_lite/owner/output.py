@@ -39,7 +39,7 @@ class LogSink:
         ends are watched by a LogWriter until EOF. Other requests are returned as they are."""
         if request.output is not Output.LOG:
             return request
-        directory = os.path.join(self.log_dir, str(request.process_id))
+        directory = self.directory(request.process_id)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -53,13 +53,29 @@ class LogSink:
         )
         return dataclasses.replace(request, output=Output.PASSED, fds=(out_w, err_w))
 
+    def writer(self, process_id: int, *, max_bytes: int, backups: int) -> LogWriter:
+        """A log with no pipes, fed by its caller (`LogWriter.feed`): a remote owner's."""
+        directory = self.directory(process_id)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        return LogWriter(
+            directory,
+            process_id,
+            (),
+            max_bytes=max_bytes,
+            backups=backups,
+            on_output=self.on_output,
+        )
+
+    def directory(self, process_id: int) -> str:
+        return os.path.join(self.log_dir, str(process_id))
+
 
 class LogWriter:
     def __init__(
         self,
         directory: str,
         process_id: int,
-        fds: tuple[int, int],
+        fds: tuple[int, int] | tuple[()],
         *,
         max_bytes: int,
         backups: int,
@@ -72,15 +88,18 @@ class LogWriter:
         self._backups = max(0, backups)
         self._on_output = on_output
         self._notify_pending = False
+        self._dropped = False
         kept = logfiles.segments(directory)
         self._start = kept[-1] if kept else 0
         self._fd = self._open(self._start)
         self._size = os.fstat(self._fd).st_size
         self._offset = self._start + self._size
-        self._open_pipes: dict[int, tuple[str, bytearray]] = {}
-        for fd, stream in zip(fds, ("stdout", "stderr"), strict=True):
+        self._open_pipes: dict[int, str] = {}
+        # What came of each stream after its last newline, until the rest of the line comes.
+        self._pending: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        for fd, stream in zip(fds, ("stdout", "stderr"), strict=bool(fds)):
             os.set_blocking(fd, False)
-            self._open_pipes[fd] = (stream, bytearray())
+            self._open_pipes[fd] = stream
             self._loop.add_reader(fd, self._readable, fd)
 
     def _open(self, start: int) -> int:
@@ -88,39 +107,57 @@ class LogWriter:
         return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def _readable(self, fd: int) -> None:
-        stream, buf = self._open_pipes[fd]
+        stream = self._open_pipes[fd]
         try:
             chunk = os.read(fd, _CHUNK)
         except BlockingIOError:
             return
         except OSError:
             chunk = b""
+        if not chunk:
+            self._loop.remove_reader(fd)
+            os.close(fd)
+            del self._open_pipes[fd]
+        self.feed(stream, chunk)
+
+    def feed(self, stream: str, chunk: bytes) -> bool:
+        """Write what came of `stream` as records; an empty chunk is the stream's end (the log is
+        closed once every stream has ended). False if the log cannot be written (it is dropped).
+        Pipes feed it as they are read; a remote owner (cluster/) feeds it what it fetched."""
+        buf = self._pending.get(stream)
+        if buf is None:
+            return not self._dropped  # this stream has ended already
         ts = rfc3339()
         try:
             if chunk:
                 buf += chunk
                 self._lines(stream, buf, ts)
-            elif buf:
-                self._write(logfiles.record(stream, bytes(buf), ts, partial=True))
-                buf.clear()
+            else:
+                del self._pending[stream]
+                if buf:
+                    self._write(logfiles.record(stream, bytes(buf), ts, partial=True))
         except OSError as exc:  # the disk is full, or the log directory went away
             log.error("the log of process %d cannot be written (%s); it is dropped", self._id, exc)
             self._drop()
-            return
-        if not chunk:
-            self._loop.remove_reader(fd)
-            os.close(fd)
-            del self._open_pipes[fd]
-            if not self._open_pipes:
-                self._close()
+            return False
+        if not self._pending:
+            self._close()
         self._notify()
+        return True
+
+    def unwritten(self, stream: str) -> int:
+        """How many bytes of `stream` are held for the rest of their line (not in the log yet)."""
+        buf = self._pending.get(stream)
+        return 0 if buf is None else len(buf)
 
     def _drop(self) -> None:
         """Stop writing: the pipes are closed (the child gets EPIPE, as with a closed stdout)."""
+        self._dropped = True
         for fd in list(self._open_pipes):
             self._loop.remove_reader(fd)
             os.close(fd)
         self._open_pipes.clear()
+        self._pending.clear()
         with contextlib.suppress(OSError):
             os.close(self._fd)
 
