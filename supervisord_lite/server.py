@@ -29,6 +29,7 @@ from supervisord_lite.owner import (
     seal_inherited_fds,
 )
 from supervisord_lite.owner.keeper_client import KeeperOwner
+from supervisord_lite.owner.output import LogSink
 from supervisord_lite.owner.spec import reset_inherited_signals
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
@@ -138,7 +139,8 @@ async def serve(options: Options) -> int:
         state_dir, front_lock = _own_state_dir(options)
         log_dir = options.log_dir or state_dir / "logs"
         try:
-            spawner = ray = ray_owner(options, socket_str)
+            sink = LogSink(str(log_dir), output_arrived)  # output "log" is fetched to here
+            spawner = ray = ray_owner(options, socket_str, sink)
         except BaseException:
             for sock in socks:
                 sock.close()

@@ -143,6 +143,68 @@ def test_python_targets_and_their_children(c: RawClient, tmp_path: Path) -> None
     assert key["result"] == c.call("process.getAuthKey", {"id": p["id"]})
 
 
+def test_logs_and_follow_and_a_front_killed_mid_line_resumes_with_nothing_twice(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    """Output "log" of a process on the worker: fetched into the daemon's log, read and followed
+    as a local one's; a front killed -9 while half a line is held resumes from before it."""
+    go1, go2 = tmp_path / "go1", tmp_path / "go2"
+    os.mkfifo(go1)
+    os.mkfifo(go2)
+    script = (f"echo one; echo two; printf par; read x < {go1}; echo tial; echo err >&2; "
+              f"read x < {go2}; echo last")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="sl-") as d:
+        first = start_ray_daemon(Path(d), cluster, "logs-wire")
+        with first.client() as c:
+            p = c.call("process.create", {"target": {"argv": ["sh", "-c", script]},
+                                          "placement": ON_WORKER})  # fmt: skip
+            c.call("process.start", {"id": p["id"], "output": "log"})
+            lines: list[dict[str, Any]] = []
+            cursor = 0
+            while len(lines) < 2:  # each call waits in the daemon until a line comes
+                r = c.call("process.logs", {"id": p["id"], "cursor": cursor, "follow": True,
+                                            "timeout": 30})  # fmt: skip
+                lines, cursor = lines + r["lines"], r["cursor"]
+            assert [(x["stream"], x["text"]) for x in lines] == [
+                ("stdout", "one"),
+                ("stdout", "two"),
+            ]
+        first.proc.kill()  # "par" may be held for its newline: it must come once, whole
+        first.proc.wait()
+        go1.write_text("go\n")  # the child goes on writing while no front runs
+
+        second = start_ray_daemon(Path(d), cluster, "logs-wire")
+        with second.client() as c:
+            # A follow that waits, woken by a line fetched after it asked.
+            seen: list[dict[str, Any]] = []
+            while len(seen) < 2:
+                r = c.call("process.logs", {"id": p["id"], "cursor": cursor, "follow": True,
+                                            "timeout": 30})  # fmt: skip
+                seen, cursor = seen + r["lines"], r["cursor"]
+            c.send({"jsonrpc": "2.0", "id": "f", "method": "process.logs",
+                    "params": {"id": p["id"], "cursor": cursor, "follow": True, "timeout": 30}})  # fmt: skip
+            go2.write_text("go\n")
+            answer = c.recv()["result"]
+            seen += answer["lines"]
+            assert join(c, p["id"])["exitcode"] == 0
+            everything: list[dict[str, Any]] = []
+            r = {"cursor": 0, "done": False}
+            while not r["done"]:  # to the log's end: closed once both streams are fetched
+                r = c.call("process.logs", {"id": p["id"], "cursor": r["cursor"], "follow": True,
+                                            "timeout": 30})  # fmt: skip
+                everything += r["lines"]
+            # Only stdout: the two streams are fetched side by side, so their order may vary.
+            only_out = c.call("process.logs", {"id": p["id"], "stream": "stdout"})
+        stop_daemon(second)
+    assert sorted((x["stream"], x["text"]) for x in seen) == [
+        ("stderr", "err"),
+        ("stdout", "last"),
+        ("stdout", "partial"),
+    ]
+    assert [x["text"] for x in only_out["lines"]] == ["one", "two", "partial", "last"]
+    assert len(everything) == 5
+
+
 def test_bad_placements_are_refused_and_cost_nothing(c: RawClient) -> None:
     for placement, word in [
         ({"resources": {"no_such_resource": 1}}, "no_such_resource"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from supervisord_lite.cluster.capture import CHUNK, Chunk
@@ -28,7 +28,7 @@ class RayChild:
     """A process run by its actor; `node` is the Ray node id it runs on."""
 
     def __init__(self, ray: Any, process_id: int, handle: Any, pid: int, node: str) -> None:
-        self._ray = ray  # the module
+        self.ray = ray  # the module
         self.process_id = process_id
         self.handle = handle
         self._pid = pid
@@ -46,7 +46,7 @@ class RayChild:
     async def loaded(self) -> str | None:
         try:
             problem: str | None = await self.handle.go.remote()
-        except self._ray.exceptions.RayError as exc:
+        except self.ray.exceptions.RayError as exc:
             return f"its Ray actor failed: {first_line(exc)}"
         return problem
 
@@ -63,10 +63,23 @@ class RayChild:
 
     def relay(self, stream: str, fd: int) -> None:
         """Copy the stream, from its start, to `fd` (the caller's own, for output "passed")."""
-        self._relays.append(asyncio.ensure_future(self._relay(stream, fd)))
+        self.follow_with(self._relay(stream, fd))
+
+    def follow_with(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (the copy of its output somewhere) beside the watch: the exit is reported
+        once it is done (or 2 s after the exit, whichever comes first)."""
+        self._relays.append(asyncio.ensure_future(work))
+
+    async def followed(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until every copy of its output is done."""
+        if self._relays:
+            await asyncio.wait(self._relays, timeout=timeout)
+
+    def all_followed(self) -> bool:
+        return all(task.done() for task in self._relays)
 
     async def _watch(self, on_exit: ExitCallback, on_lost: LostCallback | None) -> None:
-        exceptions = self._ray.exceptions
+        exceptions = self.ray.exceptions
         delay = 0.1
         while True:
             try:
@@ -87,8 +100,7 @@ class RayChild:
                 else:
                     on_exit(LOST_EXITCODE)
                 return
-        if self._relays:  # what it wrote reaches the caller before its exit does
-            await asyncio.wait(self._relays, timeout=2)
+        await self.followed(timeout=2)  # what it wrote reaches the caller before its exit does
         self.exitcode = code
         self.reported = True
         on_exit(code)
@@ -104,7 +116,7 @@ class RayChild:
                 offset = chunk.next_offset
                 if chunk.ended:
                     return
-        except (OSError, self._ray.exceptions.RayError):
+        except (OSError, self.ray.exceptions.RayError):
             return  # the caller went away, or the actor did
         finally:
             os.close(fd)

@@ -25,6 +25,7 @@ from typing import Any
 from supervisord_lite.cluster import RAY_EXTRA
 from supervisord_lite.cluster.actor import ProcessActor
 from supervisord_lite.cluster.capture import CHUNK, Chunk
+from supervisord_lite.cluster.fetch import Progress, fetch
 from supervisord_lite.cluster.placement import Node, actor_options, nodes_from_ray, resolve
 from supervisord_lite.cluster.ray_child import LostCallback, RayChild, first_line
 from supervisord_lite.core import errors
@@ -36,6 +37,7 @@ from supervisord_lite.core.model import (
     Survivor,
     TargetKind,
 )
+from supervisord_lite.owner.output import LogSink
 from supervisord_lite.owner.spec import child_spec
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class RayOwner:
         name: str,
         socket_path: str | None,
         log_dir: str | None = None,
+        sink: LogSink | None = None,
         on_lost: LostCallback | None = None,
         release_on_close: bool = True,
     ) -> None:
@@ -69,7 +72,8 @@ class RayOwner:
         self.name = name
         self.namespace = f"supervisord-lite-{name}"
         self._socket_path = socket_path
-        self._log_dir = log_dir
+        self._log_dir = log_dir  # on the nodes: where actors keep output until it is fetched
+        self._sink = sink  # here: where output "log" is fetched to (cluster/fetch.py)
         self.on_lost = on_lost
         self._releasing: set[asyncio.Future[None]] = set()
         self._release_on_close = release_on_close
@@ -118,6 +122,11 @@ class RayOwner:
 
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> RayChild:
         relay = request.fds if request.output is Output.PASSED else None
+        if request.output is Output.LOG and self._sink is None:
+            raise errors.SpawnFailed(
+                'output "log" needs a log directory, and this daemon has none',
+                id=request.process_id,
+            )
         try:
             child = await self._start(request)
         except BaseException:
@@ -130,6 +139,16 @@ class RayOwner:
         if relay is not None:
             child.relay("stdout", relay[0])
             child.relay("stderr", relay[1])
+        if request.output is Output.LOG:
+            progress = Progress(0, 0, request.log_max_bytes, request.log_backups)
+            try:
+                self._fetch(child, progress)
+            except OSError as exc:
+                self._kill(child.handle)
+                raise errors.SpawnFailed(
+                    f"cannot open the log of process {request.process_id}: {exc.strerror or exc}",
+                    id=request.process_id,
+                ) from None
         child.watch(on_exit, self.on_lost)
         self.children[request.process_id] = child
         return child
@@ -167,6 +186,17 @@ class RayOwner:
             self._kill(handle)
             raise errors.SpawnFailed(started["error"], errno=started.get("errno"))
         return RayChild(self.ray, request.process_id, handle, started["pid"], started["node"])
+
+    def _fetch(self, child: RayChild, progress: Progress) -> None:
+        """Output "log": the actor's copy is fetched into the daemon's log, from `progress` on
+        (OSError if the log cannot be opened)."""
+        assert self._sink is not None
+        writer = self._sink.writer(
+            child.process_id, max_bytes=progress.max_bytes, backups=progress.backups
+        )
+        directory = self._sink.directory(child.process_id)
+        progress.save(directory)
+        child.follow_with(fetch(child, writer, directory, progress))
 
     def _spec(self, request: SpawnRequest) -> dict[str, Any]:
         target = request.target
@@ -211,6 +241,7 @@ class RayOwner:
                 continue
             child = RayChild(self.ray, process_id, handle, status["pid"], status["node"])
             self.children[process_id] = child
+            self._resume_fetch(child)
             if status["exitcode"] is None:
                 child.watch(on_exit(process_id), self.on_lost)
                 survivors.append(Survivor(process_id, child.pid, None, child))
@@ -222,6 +253,18 @@ class RayOwner:
             if process_id not in found:
                 survivors.append(Survivor(process_id, None, None, None, lost_reason=reason))
         return sorted(survivors, key=lambda s: s.process_id)
+
+    def _resume_fetch(self, child: RayChild) -> None:
+        """A log an earlier front was fetching, and did not finish: fetched on from where it was."""
+        if self._sink is None:
+            return
+        progress = Progress.load(self._sink.directory(child.process_id))
+        if progress is None:
+            return
+        try:
+            self._fetch(child, progress)
+        except OSError as exc:
+            log.error("process %d: cannot open its log again: %s", child.process_id, exc)
 
     def _dead_actors(self) -> dict[int, str]:
         """Our actors that died while no front watched them, and how: a node that died, a
@@ -286,6 +329,7 @@ class RayOwner:
         child = self.children.pop(process_id, None)
         if child is None:
             return
+        await child.followed(timeout=30)  # its output is in the log before the actor goes
         child.stop_watching()
         with contextlib.suppress(self.ray.exceptions.RayError):
             await child.handle.release.remote()
@@ -299,8 +343,10 @@ class RayOwner:
         """Stop watching. Running processes go on (a later front reattaches); with
         `release_on_close`, the actors of exits this front has reported go."""
         for process_id, child in list(self.children.items()):
+            fetched = child.all_followed()
             child.stop_watching()
-            if self._release_on_close and child.reported:
+            # A log not fetched to its end yet is left with its actor: the next front resumes it.
+            if self._release_on_close and child.reported and fetched:
                 with contextlib.suppress(Exception):
                     self.ray.get(child.handle.release.remote(), timeout=10)
                 self._kill(child.handle)

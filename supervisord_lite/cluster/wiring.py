@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from supervisord_lite.cluster.ray_owner import RayOwner
 from supervisord_lite.core.errors import BackendUnavailable
+from supervisord_lite.owner.output import LogSink
 
 if TYPE_CHECKING:
     from supervisord_lite.server import Options
@@ -24,7 +25,7 @@ def default_name(socket_path: str | None) -> str:
     return f"{socket.gethostname()}-{os.getuid()}-{digest}"
 
 
-def ray_owner(options: Options, socket_path: str | None) -> RayOwner:
+def ray_owner(options: Options, socket_path: str | None, sink: LogSink) -> RayOwner:
     if not options.ray_address:
         raise BackendUnavailable(
             "--backend ray needs the cluster's address: --ray-address HOST:PORT (the head's GCS "
@@ -35,6 +36,6 @@ def ray_owner(options: Options, socket_path: str | None) -> RayOwner:
     # sys.stdout, from a thread of its own. With --stdio, fd 1 is the protocol; otherwise the
     # daemon writes nothing there. So Python's stdout is its stderr (the log) from now on.
     sys.stdout = sys.stderr
-    owner = RayOwner(address=options.ray_address, name=name, socket_path=socket_path)
+    owner = RayOwner(address=options.ray_address, name=name, socket_path=socket_path, sink=sink)
     log.info("processes run on the Ray cluster at %s as %s", options.ray_address, owner.namespace)
     return owner
