@@ -130,7 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--backend",
         choices=["local", "ray"],
-        default="local",
         help="where processes run: this machine (default), or a Ray cluster (docs/cluster.md)",
     )
     serve.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster's head (GCS)")
@@ -198,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=None if log_dir is None else log_dir.absolute(),
         event_ring=max(1, _first(args.event_ring, d.event_ring, 10_000)),
         cgroup_root=args.cgroup_root,
-        backend=args.backend,
-        ray_address=args.ray_address,
-        ray_name=args.ray_name,
+        backend=_first(args.backend, d.backend, "local"),
+        ray_address=args.ray_address or d.ray_address,
+        ray_name=args.ray_name or d.ray_name,
         config=config,
     )
     try:

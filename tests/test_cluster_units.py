@@ -19,7 +19,7 @@ from supervisord_lite.cluster.actor import ProcessActor
 from supervisord_lite.cluster.placement import Node, actor_options, resolve
 from supervisord_lite.core.errors import BadPlacement
 from supervisord_lite.core.model import Placement
-from tests.conftest import REPO
+from tests.conftest import REPO, start_daemon, stop_daemon
 from tests.wire import RawClient, wait_until
 
 NODES = [
@@ -205,6 +205,29 @@ def test_the_ray_backend_needs_an_address_where_a_cluster_listens(tmp_path: Path
     done = serve(tmp_path, "--backend", "ray", "--ray-address", address)
     assert done.returncode == 1 and f"cannot reach the Ray cluster at {address}" in done.stderr
     assert not (tmp_path / "sl.sock").exists()
+
+
+def test_the_config_file_chooses_the_backend_and_its_address(tmp_path: Path) -> None:
+    """`[daemon] backend, ray_address, ray_name` as the options; an option given wins."""
+    fake = tmp_path / "site" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    no_ray = {"PYTHONPATH": str(fake.parent)}
+    config = tmp_path / "sl.toml"
+    config.write_text('[daemon]\nbackend = "ray"\n')
+    done = serve(tmp_path, "--config", str(config), env=no_ray)
+    assert done.returncode == 1 and "--ray-address HOST:PORT" in done.stderr  # the backend came
+    config.write_text('[daemon]\nbackend = "ray"\nray_address = "127.0.0.2:9"\nray_name = "n"\n')
+    done = serve(tmp_path, "--config", str(config), env=no_ray)
+    assert done.returncode == 1 and "supervisord-lite[ray]" in done.stderr  # and the address
+    # --backend local wins over the file: this one serves.
+    local = start_daemon(tmp_path, "--config", str(config), "--backend", "local", env=no_ray)
+    with local.client() as c:
+        assert c.call("daemon.info")["pid"] == local.proc.pid
+    assert stop_daemon(local) == 0, local.stderr()
+    config.write_text('[daemon]\nbackend = "slurm"\n')
+    done = serve(tmp_path, "--config", str(config), env=no_ray)
+    assert done.returncode == 1 and "daemon.backend" in done.stderr and "'ray'" in done.stderr
 
 
 def test_a_local_daemon_refuses_placements_and_has_no_node(c: RawClient) -> None:

@@ -5,7 +5,7 @@ its own model, ProgramAddParams, so the two cannot drift) plus how to run it (`c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +30,15 @@ class DaemonSettings(BaseModel):
     )
     event_ring: Annotated[int, Field(ge=1)] | None = Field(
         None, description="Events kept for events.read (as --event-ring)"
+    )
+    backend: Literal["local", "ray"] | None = Field(
+        None, description="Where processes run: this machine, or a Ray cluster (as --backend)"
+    )
+    ray_address: str | None = Field(
+        None, description="The Ray cluster's head, HOST:PORT (as --ray-address)"
+    )
+    ray_name: str | None = Field(
+        None, description="This daemon's name on the cluster (as --ray-name)"
     )
 
 
