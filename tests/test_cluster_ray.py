@@ -9,7 +9,9 @@ driver in this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, Daemon, start_daemon, stop_daemon
+from tests.ctl_helpers import ctl, follower
 from tests.ray_cluster import HEAD_IP, WORKER_IP, RayCluster, _alive
 from tests.wire import RawClient, wait_until
 
@@ -203,6 +206,32 @@ def test_logs_and_follow_and_a_front_killed_mid_line_resumes_with_nothing_twice(
     ]
     assert [x["text"] for x in only_out["lines"]] == ["one", "two", "partial", "last"]
     assert len(everything) == 5
+
+
+def test_the_command_line_runs_on_a_node_and_ctrl_c_goes_through_the_daemon(
+    ray_daemon: Daemon,
+) -> None:
+    sock = str(ray_daemon.socket_path)
+    out = ctl(ray_daemon, "run", "--resource", "sl_worker=1", "--json", "--",
+              "sh", "-c", "echo hi; exit 5")  # fmt: skip
+    assert out.returncode == 5 and out.stdout.startswith("hi\n"), out.stderr
+    assert json.loads(out.stdout[3:])["node"]  # it ran on a node of the cluster
+    # Ctrl-C: the pid is the worker node's, so the daemon is asked (a terminate), not this host.
+    script = 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.05; done'
+    with follower("run", "--socket", sock, "--resource", "sl_worker=1", "--",
+                  "sh", "-c", script) as proc:  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
+def test_the_shell_client_places_a_process(ray_daemon: Daemon) -> None:
+    from tests.test_shell_client import run as shell_run
+
+    done = shell_run(ray_daemon.socket_path, "sh", "-c", "exit 7", placement=json.dumps(ON_WORKER))
+    assert done.returncode == 0 and "exitcode 7" in done.stdout, done.stderr
+    assert '"node":"' in done.stdout  # ProcessInfo names the node it ran on
 
 
 def test_bad_placements_are_refused_and_cost_nothing(c: RawClient) -> None:

@@ -119,6 +119,14 @@ def test_run_forwards_sigint_to_the_child(daemon: Daemon) -> None:
         assert proc.stdout.read() == "got-int\n"
 
 
+def test_run_asks_for_a_placement_that_a_local_daemon_refuses(daemon: Daemon) -> None:
+    out = ctl(daemon, "run", "--resource", "CPU=1", "--", "true")
+    assert out.returncode == 1 and "--backend ray" in out.stderr  # 1020, from the daemon
+    for bad in ("CPU", "=1", "CPU=lots"):
+        out = ctl(daemon, "run", "--resource", bad, "--", "true")
+        assert out.returncode == 2 and "is not NAME=N" in out.stderr
+
+
 def test_logs_tail_and_follow_across_runs(daemon: Daemon) -> None:
     add_program(daemon, "talk", "for i in 1 2 3 4 5; do echo line$i; done", restart="no")
     with Client(daemon.socket_path) as c:

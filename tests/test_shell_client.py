@@ -21,8 +21,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(socket_path: Path | str, *argv: str) -> subprocess.CompletedProcess[str]:
+def run(
+    socket_path: Path | str, *argv: str, placement: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SUPERVISORD_LITE_SOCKET": str(socket_path)}
+    env.pop("SUPERVISORD_LITE_PLACEMENT", None)
+    if placement is not None:
+        env["SUPERVISORD_LITE_PLACEMENT"] = placement
     return subprocess.run(
         ["bash", str(SCRIPT), *argv],
         env=env,
@@ -80,6 +85,12 @@ def test_an_error_response_fails_the_script(daemon: Daemon) -> None:
     assert done.returncode == 1
     assert '"code":1006' in done.stderr
     assert "exited: exitcode" not in done.stdout  # the summary line (JSON has "exited_at")
+
+
+def test_a_placement_is_sent_and_a_local_daemon_refuses_it(daemon: Daemon) -> None:
+    done = run(daemon.socket_path, "true", placement='{"resources":{"CPU":1}}')
+    assert done.returncode == 1 and '"code":1020' in done.stderr
+    assert '"placement":{"resources":{"CPU":1}}' in done.stdout  # as given, in the request
 
 
 def test_no_daemon(private_dir: Path) -> None:

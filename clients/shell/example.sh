@@ -11,6 +11,8 @@
 # The socket: $SUPERVISORD_LITE_SOCKET, else $XDG_RUNTIME_DIR/supervisord-lite/sock, else
 # /run/supervisord-lite/sock for root, else /tmp/supervisord-lite-$UID/sock (as the daemon picks).
 # The child's stdout and stderr go to the daemon's stderr (output "daemon", the default).
+# On a cluster (serve --backend ray), $SUPERVISORD_LITE_PLACEMENT, a JSON object, places it:
+#   SUPERVISORD_LITE_PLACEMENT='{"resources":{"gpu_box":1}}' example.sh ./train.sh
 # Exit status: 0 when the process was joined (whatever its exit code), 1 on an error response,
 # 2 when socat is missing or the daemon cannot be reached.
 set -euo pipefail
@@ -82,7 +84,8 @@ for arg in "$@"; do
     argv+=${argv:+,}$(json_string "$arg")
 done
 
-rpc process.create "{\"target\":{\"argv\":[$argv]}}"
+placement=${SUPERVISORD_LITE_PLACEMENT:+,\"placement\":$SUPERVISORD_LITE_PLACEMENT}
+rpc process.create "{\"target\":{\"argv\":[$argv]}$placement}"
 id=$(field id)
 name=$(sed -nE 's/.*"name":"(([^"\\]|\\.)*)".*/\1/p' <<<"$RESPONSE")
 echo "created process $id ($name)"

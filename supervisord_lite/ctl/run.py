@@ -1,4 +1,4 @@
-"""`run [--name N] [--env K=V] [--cwd DIR] -- CMD...`: one process, created, started with the
+"""`run [--name N] [--env K=V] [--cwd DIR] [--node N] [--resource R=X] -- CMD...`: one process, created, started with the
 caller's own stdout and stderr, and joined; the caller's SIGINT and SIGTERM reach it, and its exit
 code is ours (128+N for signal N, as a shell says). The one line an ExecStart=, a cron job or a
 Makefile needs."""
@@ -32,6 +32,14 @@ def add(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the process's name (default: Process-N)")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="repeatable")
     p.add_argument("--cwd", metavar="DIR", help="its working directory")
+    p.add_argument("--node", help="on a cluster (serve --backend ray): this node's id or address")
+    p.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="on a cluster: reserve N of this resource, as the cluster names it (repeatable)",
+    )
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD...", help="what to run")
     p.set_defaults(client_command=run)
 
@@ -59,10 +67,27 @@ def _target(args: argparse.Namespace) -> dict[str, Any]:
     return target
 
 
+def _placement(args: argparse.Namespace) -> dict[str, Any] | None:
+    resources: dict[str, float] = {}
+    for item in args.resource:
+        name, sep, amount = item.partition("=")
+        try:
+            resources[name] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise UsageError(f"run: --resource {item!r} is not NAME=N (N a number)")
+    if args.node is None and not resources:
+        return None
+    return {"node": args.node, "resources": resources}
+
+
 def run(args: argparse.Namespace, client: Client) -> int:
     params: dict[str, Any] = {"target": _target(args)}
     if args.name is not None:
         params["name"] = args.name
+    if (placement := _placement(args)) is not None:
+        params["placement"] = placement
     created = parse_process_info(client.call("process.create", params))
     # A second connection, made now, for the signals: a handler runs while the first one waits
     # in its join, and must not need that connection.
@@ -73,7 +98,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
             fds = output_fds()
             start: dict[str, Any] = {"id": created.id, "output": "passed" if fds else "null"}
             started = parse_process_info(client.call("process.start", start, fds=fds or ()))
-            forward.pid = started.pid
+            # A pid on a cluster node is not a pid here: only the daemon can signal it.
+            forward.pid = started.pid if started.node is None else -1
             if forward.pending is not None:  # a signal came before it had a pid
                 forward(forward.pending, None)
             ended = parse_process_info(client.call("process.join", {"id": created.id}))
@@ -93,7 +119,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
 class _Forwarder:
     """SIGTERM goes through the daemon (process.terminate: the whole tree, as a stop does);
     SIGINT is sent as SIGINT to the child's process group, as a terminal's Ctrl-C is to a
-    foreground job, when this user may signal it (else it is a terminate too)."""
+    foreground job, when this user may signal it (else it is a terminate too, as it is for a
+    process on a cluster node, whose pid means nothing on this host)."""
 
     def __init__(self, client: Client, process_id: int) -> None:
         self.client = client
@@ -105,7 +132,7 @@ class _Forwarder:
         if self.pid is None:
             self.pending = signum
             return
-        if signum == signal.SIGINT:
+        if signum == signal.SIGINT and self.pid > 0:
             with contextlib.suppress(OSError):
                 pgid = os.getpgid(self.pid)
                 if pgid == self.pid:
