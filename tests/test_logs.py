@@ -100,7 +100,14 @@ def test_a_fed_writer_holds_half_lines_and_closes_when_both_streams_end(tmp_path
 
     async def main() -> None:
         woken: list[int] = []
-        writer = LogSink(str(tmp_path), woken.append).writer(4, max_bytes=1 << 20, backups=1)
+        first = asyncio.get_running_loop().create_future()
+
+        def on_output(process_id: int) -> None:
+            woken.append(process_id)
+            if not first.done():
+                first.set_result(None)
+
+        writer = LogSink(str(tmp_path), on_output).writer(4, max_bytes=1 << 20, backups=1)
         directory = tmp_path / "4"
         assert writer.feed("stdout", b"one\ntw") and writer.unwritten("stdout") == 2
         assert writer.feed("stderr", b"err\n") and writer.unwritten("stderr") == 0
@@ -118,7 +125,7 @@ def test_a_fed_writer_holds_half_lines_and_closes_when_both_streams_end(tmp_path
             ("stdout", "thr", True),
         ]
         assert batch.done
-        await asyncio.sleep(0)  # one notification per loop turn
-        assert woken == [4]
+        await asyncio.wait_for(first, 5)
+        assert woken == [4]  # everything fed in one loop turn: one notification
 
     asyncio.run(main())
