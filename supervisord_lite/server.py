@@ -194,6 +194,9 @@ async def serve(options: Options) -> int:
     if owner is not None:
         running, exited, lost = supervisor.reattach(await owner.reattach(supervisor.on_exit_of))
         supervisor.persist()
+        swept = supervision.logs.sweep({r.id for r in supervisor.records()})
+        if swept:
+            log.info("removed the logs of %d released process(es)", swept)
 
         def keeper_gone(ids: list[int]) -> None:
             for process_id in ids:

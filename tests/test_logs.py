@@ -129,3 +129,33 @@ def test_a_fed_writer_holds_half_lines_and_closes_when_both_streams_end(tmp_path
         assert woken == [4]  # everything fed in one loop turn: one notification
 
     asyncio.run(main())
+
+
+def test_a_released_log_goes_once_its_output_has_ended(tmp_path: Path) -> None:
+    reader = LogReader(tmp_path)
+    ended, open_, other = tmp_path / "3", tmp_path / "4", tmp_path / "9"
+    for directory in (ended, open_, other):
+        directory.mkdir()
+        (directory / logfiles.segment_name(0)).write_bytes(b"")
+    (ended / logfiles.CLOSED).write_bytes(b"")
+    reader.remove(3)
+    reader.remove(4)  # released while its writer still drains a pipe: kept for now
+    reader.remove(5)  # never had a log: nothing to do, nothing pending
+    assert not ended.exists() and open_.exists() and reader._doomed == {4}
+    reader.notify(4)  # more output: still open, still kept
+    assert open_.exists()
+    (open_ / logfiles.CLOSED).write_bytes(b"")
+    reader.notify(4)  # the writer's last notification: its output has ended
+    assert not open_.exists() and not reader._doomed
+    assert other.exists()  # never released: untouched
+
+
+def test_a_start_sweeps_the_ended_logs_no_record_names(tmp_path: Path) -> None:
+    for name, closed in (("1", True), ("2", True), ("3", False), ("notes", True)):
+        (tmp_path / name).mkdir()
+        if closed:
+            (tmp_path / name / logfiles.CLOSED).write_bytes(b"")
+    assert LogReader(tmp_path).sweep(kept={2}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2", "3", "notes"]
+    assert LogReader(tmp_path / "none").sweep(kept=()) == 0
+    assert LogReader(None).sweep(kept=()) == 0

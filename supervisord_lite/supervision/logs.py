@@ -11,6 +11,8 @@ import asyncio
 import bisect
 import contextlib
 import os
+import shutil
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,41 @@ class LogReader:
     def __init__(self, log_dir: Path | None) -> None:
         self.log_dir = log_dir
         self._waiters: dict[int, set[asyncio.Future[None]]] = {}
+        self._doomed: set[int] = set()  # released while their output was still open
 
     def notify(self, process_id: int) -> None:
         """A process's log grew or closed (the owner's on_output), or the process exited."""
         for waiter in self._waiters.pop(process_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
+        if self._doomed and process_id in self._doomed and self._remove_closed(process_id):
+            self._doomed.discard(process_id)
+
+    def remove(self, process_id: int) -> None:
+        """A released process's log goes with its record, so the disk follows `--keep-exited` as
+        memory does. Not while the owner still writes it (the exit can come before the pipes'
+        end, and a grandchild can hold them longer): then once its output has ended."""
+        if self.log_dir is not None and not self._remove_closed(process_id):
+            self._doomed.add(process_id)
+
+    def sweep(self, kept: Container[int]) -> int:
+        """At a start: remove the ended logs of processes no record names (released by a front
+        that stopped before their output ended). Returns how many went."""
+        if self.log_dir is None:
+            return 0
+        try:
+            names = os.listdir(self.log_dir)
+        except FileNotFoundError:
+            return 0
+        gone = [n for n in names if n.isdigit() and int(n) not in kept]
+        return sum(self._remove_closed(int(n)) for n in gone)
+
+    def _remove_closed(self, process_id: int) -> bool:
+        directory = self.directory(process_id)
+        if not os.path.exists(os.path.join(directory, logfiles.CLOSED)):
+            return not os.path.isdir(directory)  # no log at all: nothing to wait for
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
 
     def directory(self, process_id: int) -> str:
         assert self.log_dir is not None

@@ -243,6 +243,13 @@ class Programs:
             loop = asyncio.get_running_loop()
             program.timer = loop.call_later(decision.delay, self._restart, program)
 
+    def released(self, record: ProcessRecord) -> None:
+        """A run's record was released (`--keep-exited`, process.release): it is no longer one
+        of the program's runs to read back, and its log goes with it (so run_ids stays bounded)."""
+        program = None if record.program is None else self._programs.get(record.program)
+        if program is not None and record.id in program.run_ids:
+            program.run_ids.remove(record.id)
+
     def _restart(self, program: Program) -> None:
         program.timer = None
         if program.state != BACKOFF or self._closing:

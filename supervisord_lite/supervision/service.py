@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supervisord_lite.core.model import ProcessRecord
+from supervisord_lite.core.model import Output, ProcessRecord
 from supervisord_lite.core.store import MemoryStore, Store
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.supervision import events as ev
@@ -71,6 +71,9 @@ class Supervision:
 
     def released(self, record: ProcessRecord) -> None:
         self.events.emit(ev.RELEASED, **process_fields(record))
+        self.programs.released(record)
+        if record.output is Output.LOG:
+            self.logs.remove(record.id)
 
     def lost(self, record: ProcessRecord) -> None:
         self.events.emit(ev.LOST, **process_fields(record))
