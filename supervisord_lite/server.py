@@ -82,6 +82,21 @@ async def serve(options: Options) -> int:
     loop = asyncio.get_running_loop()
     seal_inherited_fds()
     reset_inherited_signals()  # nothing this daemon was started with ignored reaches a child
+    # Before anything is bound or started: a stop (a unit's, a Ctrl-C) while the daemon starts is
+    # then a clean stop once the start is over, never SIGTERM's default death of the front alone.
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    api: Api | None = None
+    hup_early: list[int] = []  # SIGHUP is a reload (ExecReload=), never the default's death
+
+    def hup() -> None:
+        if api is None or api.reload is None:
+            hup_early.append(signal.SIGHUP)
+        else:
+            _reload_in_background(api)
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
     notifier = systemd.Notifier.from_environment()
     activated = systemd.listen_sockets()  # read in every mode: it scrubs LISTEN_* from os.environ
     if options.stdio:
@@ -220,19 +235,6 @@ async def serve(options: Options) -> int:
         )
     api = Api(supervisor, discover=_discover, supervision=supervision)
     dispatcher = Dispatcher(api)
-
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    hup_early: list[int] = []  # SIGHUP is a reload (ExecReload=), never the default's death
-
-    def hup() -> None:
-        if api.reload is None:
-            hup_early.append(signal.SIGHUP)
-        else:
-            _reload_in_background(api)
-
-    loop.add_signal_handler(signal.SIGHUP, hup)
 
     if options.stdio:
         connection = serve_stdio(dispatcher.handle, limit=options.max_message)

@@ -20,9 +20,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Daemon, keeper_pid, launch_daemon, start_daemon, stop_daemon
+from tests.conftest import (
+    REPO,
+    Daemon,
+    keeper_pid,
+    launch_daemon,
+    start_daemon,
+    stop_daemon,
+)
 from tests.test_wire_support import kill_pid, pid_gone, run, sleeper
-from tests.wire import RawClient, wait_until
+from tests.wire import RawClient, socket_accepts, wait_until
 
 
 def by_id(c: RawClient) -> dict[int, dict[str, Any]]:
@@ -131,6 +138,30 @@ def test_kill_9_of_the_front_loses_no_child_and_no_exit_status(
         assert stop_daemon(d2) == 0, d2.stderr()
     assert all(pid_gone(p["pid"]) for p in running), "a normal stop stops the reattached children"
     wait_until(lambda: keeper_pid(d.state_dir) is None, timeout=15, what="the keeper to end")
+
+
+def test_a_sigterm_while_the_daemon_starts_is_a_clean_stop(private_dir: Path) -> None:
+    # The socket accepts as soon as it is bound, before the front has its keeper and records:
+    # a unit's stop (or a Ctrl-C) in that window must stop the daemon as any other stop does,
+    # keeper included, not kill the front by SIGTERM's default action and leave the keeper.
+    sock, err, state = private_dir / "sl.sock", private_dir / "daemon.stderr", private_dir / "st"
+    with err.open("wb") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(sock),
+             "--state-dir", str(state)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_file, cwd=REPO,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: socket_accepts(sock) or proc.poll() is not None, timeout=15,
+                   what="the socket to be bound")  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "stopped" in err.read_text()
+    wait_until(lambda: keeper_pid(state) is None, timeout=15, what="the keeper to end")
+    assert not sock.exists()
 
 
 @pytest.mark.timeout(60)
