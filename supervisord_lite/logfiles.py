@@ -27,6 +27,11 @@ SUFFIX = ".log"
 CLOSED = "closed"
 
 
+def ended(directory: str) -> bool:
+    """The writer has closed this log: both streams reached their end (the CLOSED marker)."""
+    return os.path.exists(os.path.join(directory, CLOSED))
+
+
 def segment_name(start: int) -> str:
     return f"{start:020d}{SUFFIX}"
 

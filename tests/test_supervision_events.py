@@ -9,6 +9,7 @@ import pytest
 from supervisord_lite.core import errors
 from supervisord_lite.core.store import EVENT, MemoryStore
 from supervisord_lite.supervision.events import RESTART_GAP, EventLog
+from tests.wire import poll_until
 
 
 def test_seq_grows_and_since_returns_what_is_after_it() -> None:
@@ -61,7 +62,7 @@ def test_read_waits_for_the_next_event_and_times_out_empty() -> None:
         log = EventLog()
         log.emit("process.created")
         reader = asyncio.ensure_future(log.read(1, 10, None))
-        await asyncio.sleep(0)  # let the reader start waiting: a step of the loop, not a delay
+        await poll_until(lambda: bool(log._waiters), timeout=5, what="the reader to wait")
         assert not reader.done()
         log.emit("process.started", id=1)
         events, next_ = await asyncio.wait_for(reader, 5)

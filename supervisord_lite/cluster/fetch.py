@@ -43,7 +43,7 @@ class Progress:
     def load(cls, directory: str) -> Progress | None:
         """The saved progress of the log in `directory`, or None if it has none, or it is closed
         (fetched to its end)."""
-        if os.path.exists(os.path.join(directory, logfiles.CLOSED)):
+        if logfiles.ended(directory):
             return None
         try:
             with open(os.path.join(directory, PROGRESS), "rb") as f:

@@ -42,7 +42,7 @@ class LogReader:
         for waiter in self._waiters.pop(process_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
-        if self._doomed and process_id in self._doomed and self._remove_closed(process_id):
+        if process_id in self._doomed and self._remove_closed(process_id):
             self._doomed.discard(process_id)
 
     def remove(self, process_id: int) -> None:
@@ -66,7 +66,7 @@ class LogReader:
 
     def _remove_closed(self, process_id: int) -> bool:
         directory = self.directory(process_id)
-        if not os.path.exists(os.path.join(directory, logfiles.CLOSED)):
+        if not logfiles.ended(directory):
             return not os.path.isdir(directory)  # no log at all: nothing to wait for
         shutil.rmtree(directory, ignore_errors=True)
         return True
@@ -77,7 +77,7 @@ class LogReader:
 
     def read_now(self, process_id: int, cursor: int, limit: int, stream: str | None) -> Batch:
         directory = self.directory(process_id)
-        closed = os.path.exists(os.path.join(directory, logfiles.CLOSED))  # before reading
+        closed = logfiles.ended(directory)  # before reading
         batch = Batch(cursor=cursor)
         for _ in range(8):  # a rotation between listing and opening: list again (bounded)
             try:

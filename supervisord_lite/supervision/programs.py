@@ -245,7 +245,7 @@ class Programs:
 
     def released(self, record: ProcessRecord) -> None:
         """A run's record was released (`--keep-exited`, process.release): it is no longer one
-        of the program's runs to read back, and its log goes with it (so run_ids stays bounded)."""
+        of the program's runs to read back (so run_ids stays bounded by retention too)."""
         program = None if record.program is None else self._programs.get(record.program)
         if program is not None and record.id in program.run_ids:
             program.run_ids.remove(record.id)
