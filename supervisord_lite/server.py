@@ -85,8 +85,6 @@ async def serve(options: Options) -> int:
     # Before anything is bound or started: a stop (a unit's, a Ctrl-C) while the daemon starts is
     # then a clean stop once the start is over, never SIGTERM's default death of the front alone.
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     api: Api | None = None
     hup_early: list[int] = []  # SIGHUP is a reload (ExecReload=), never the default's death
 
@@ -96,7 +94,12 @@ async def serve(options: Options) -> int:
         else:
             _reload_in_background(api)
 
-    loop.add_signal_handler(signal.SIGHUP, hup)
+    def handle_signals() -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, hup)
+
+    handle_signals()
     notifier = systemd.Notifier.from_environment()
     activated = systemd.listen_sockets()  # read in every mode: it scrubs LISTEN_* from os.environ
     if options.stdio:
@@ -198,6 +201,9 @@ async def serve(options: Options) -> int:
         keeper.on_output = output_arrived
         spawner = keeper
         supervisor = _durable(store, keeper, keeper.acknowledge, changed, options)
+    # Again, once the owner exists: ray.init installs its own SIGTERM handler (a crash reporter
+    # that exits 15), which would otherwise replace ours and turn a stop into a kill.
+    handle_signals()
     supervision = Supervision(
         supervisor,
         store=store,
