@@ -8,7 +8,6 @@ its jsonschema pass, orjson both ways, and errors mapped here only, never leakin
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import logging
 import types
@@ -123,9 +122,8 @@ def _make_method(api: Api, spec: MethodSpec) -> Callable[..., Any]:
         try:
             return validate(kwargs)
         except ValidationError as exc:
-            # Integral floats where an integer is due: again, as ints (a copy: the request's
-            # own params are left as they came).
-            again = integral_floats(copy.deepcopy(kwargs), exc.errors(include_url=False))
+            # Integral floats where an integer is due: again, as ints.
+            again = integral_floats(kwargs, exc.errors(include_url=False))
             if again is not None:
                 try:
                     return validate(again)
