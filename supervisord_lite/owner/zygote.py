@@ -15,11 +15,12 @@ socket: the daemon learns everything from the child itself, on its status pipe. 
 `Z` followed by a script's JSON with two fds (a new SOCK_SEQPACKET socket and a status pipe), turns
 the spare that takes it into that script's own zygote (see zygote_script), serving on the new socket.
 
-Each spare is made with a double fork: an intermediate process forks it and exits at once, and the
-zygote reaps the intermediate. The spare is thereby re-parented to the daemon, which is a child
-subreaper and watches the target like any other child (pidfd + waitid(P_PIDFD)). So the zygote
-never holds an exit status: if it dies, no child and no status goes with it (the spares then see
-the daemon close its end, serve what was already queued, and exit).
+Each spare is born a child of the daemon's (the keeper's, a child subreaper), not of the zygote:
+forked with CLONE_PARENT (sibling_fork), or where the kernel refuses that, through a double fork
+whose intermediate exits at once (the zygote reaps the intermediate). The daemon watches the target
+like any other child (pidfd + waitid(P_PIDFD)). So the zygote never holds an exit status: if it
+dies, no child and no status goes with it (the spares then see the daemon close its end, serve
+what was already queued, and exit).
 
 The status pipe protocol: once its environment and working directory are set, the child writes its
 own pid in decimal and a newline, then what the fresh path writes: nothing if the target loaded,
@@ -40,6 +41,8 @@ import socket
 import sys
 import traceback
 from typing import Any, ClassVar, NoReturn
+
+from supervisord_lite.owner import sibling_fork
 
 # What a fresh interpreter starts with, taken before any preloaded module can change it.
 _FRESH_HANDLERS = {
@@ -131,6 +134,8 @@ def serve(sock: socket.socket, spares: int) -> None:
                 break
             pool.add(taken)
             poller.register(taken, select.POLLIN)
+            if pid is None:  # the keeper's child: nothing of it for the zygote to reap
+                continue
             pidfd = os.pidfd_open(pid)
             exiting[pidfd] = pid
             poller.register(pidfd, select.POLLIN)
@@ -151,18 +156,30 @@ def serve(sock: socket.socket, spares: int) -> None:
                 pool.discard(fd)
 
 
-def _fork_spare(sock: socket.socket) -> tuple[int, int]:
-    """Fork a spare (re-parented to the daemon, through an intermediate that exits at once).
+def _fork_spare(sock: socket.socket) -> tuple[int, int | None]:
+    """Fork a spare, a child of the daemon's (the keeper's) from birth where the kernel allows
+    (sibling_fork), else re-parented to it through an intermediate that exits at once.
 
-    Returns a pipe that ends when the spare is taken, and the intermediate's pid (the zygote
-    reaps it once it has exited, without waiting for it here). The intermediate is forked by
-    libc's fork() directly: all it does is os.fork() (which prepares the spare's interpreter
-    after the fork, as usual) and _exit, so the interpreter's own after-fork work, a few hundred
-    microseconds of copy-on-write faults, is skipped for it. That is sound only because the
-    zygote is single-threaded and the intermediate runs no other Python code.
+    Returns a pipe that ends when the spare is taken, and the intermediate's pid if there is one
+    (the zygote reaps it once it has exited, without waiting for it here). The intermediate is
+    forked by libc's fork() directly: all it does is os.fork() (which prepares the spare's
+    interpreter after the fork, as usual) and _exit, so the interpreter's own after-fork work, a
+    few hundred microseconds of copy-on-write faults, is skipped for it. That is sound only
+    because the zygote is single-threaded and the intermediate runs no other Python code.
     """
     taken_r, taken_w = os.pipe()
     try:
+        if sibling_fork.available():
+            try:
+                if sibling_fork.fork_as_sibling() == 0:
+                    try:
+                        _spare(sock, taken_w)
+                    finally:
+                        os._exit(1)
+                return taken_r, None
+            except OSError:
+                if sibling_fork.available():
+                    raise  # a fork that failed (EAGAIN, ENOMEM): tried again later
         pid = _libc_fork()
         if pid == 0:  # the intermediate
             try:
