@@ -130,6 +130,9 @@ ExitCallback = Callable[[int], None]
 class Spawner(Protocol):
     # A backend that can place processes also has `check_placement(placement) -> None`, which
     # raises BadPlacement; the supervisor refuses any placement for a backend without it.
+    # An owner that lets a child run before the core has recorded its spawn (the keeper) also has
+    # `unrecorded(pids) -> int | None`: the process id of such a child among `pids` (a caller's
+    # pid and its ancestors, nearest first), so that a caller from it is known all the same.
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> Child:
         """Start a child. Raises SpawnFailed if nothing could be started.
 

@@ -111,14 +111,20 @@ class Supervisor(Retention, Durability, Lifecycle):
     def caller_of(self, peer_pid: int | None) -> ProcessRecord | None:
         """The supervised process that `peer_pid` is, or runs under; None for outside callers."""
         pid = peer_pid
+        ancestry = []
         for _ in range(_MAX_ANCESTRY):
             if pid is None or pid <= 1 or pid == self._daemon_pid:
-                return None
+                break
             record = self._by_pid.get(pid)
             if record is not None:
                 return record
+            ancestry.append(pid)
             pid = self._parent_of(pid)
-        return None
+        # A child the owner let run before its spawn reached us (the keeper does not wait for
+        # our go): its id is in what the owner has told us, perhaps not yet read.
+        unrecorded = getattr(self._spawner, "unrecorded", None)
+        process_id = None if unrecorded is None or not ancestry else unrecorded(ancestry)
+        return None if process_id is None else self._records.get(process_id)
 
     # -- the Process API -------------------------------------------------------------------
     def create(

@@ -59,6 +59,10 @@ class Keeper:
         # can be reported, stored and acknowledged before the go comes.
         self._gates: dict[int, asyncio.Event] = {}
         self._link: Link | None = None
+        # The front said in its hello that it finds a child whose `spawned` it has not handled
+        # yet: a Python target may then run once that message is on its way, without a go.
+        self._early_go = False
+        self._flushed: asyncio.Future[None] | None = None  # while the link is full
         self.done = asyncio.Event()
         listener.setblocking(False)
         self._loop.add_reader(listener.fileno(), self._accept)
@@ -86,6 +90,8 @@ class Keeper:
 
     def _detach(self) -> None:
         link, self._link = self._link, None
+        self._early_go = False
+        self._wake_flushed()
         for gate in self._gates.values():
             gate.set()  # no front will say go: children waiting at their gate run now
         if link is not None:
@@ -110,6 +116,21 @@ class Keeper:
         link = self._link
         if link is not None and link.flush():
             self._loop.remove_writer(link.fileno())
+            self._wake_flushed()
+
+    def _wake_flushed(self) -> None:
+        flushed, self._flushed = self._flushed, None
+        if flushed is not None and not flushed.done():
+            flushed.set_result(None)
+
+    async def _sent(self) -> bool:
+        """Wait until what is queued for the front is in the kernel's hands; False if the
+        front went away meanwhile."""
+        while (link := self._link) is not None and link.pending:
+            if self._flushed is None:
+                self._flushed = self._loop.create_future()
+            await self._flushed
+        return self._link is not None
 
     def _readable(self) -> None:
         link = self._link
@@ -173,6 +194,7 @@ class Keeper:
             )
             self._send({"op": "welcome", "version": LINK_VERSION, "running": [], "exited": []})
             return
+        self._early_go = bool(message.get("early_go"))
         env = getattr(self._spawner, "env", None)
         if isinstance(env, dict) and message.get("socket"):
             env["SUPERVISORD_LITE_SOCKET"] = message["socket"]
@@ -186,7 +208,8 @@ class Keeper:
             for i, k in self._kept.items()
             if k.exitcode is not None
         ]
-        self._send({"op": "welcome", "version": LINK_VERSION, "running": running, "exited": exited})
+        welcome = {"op": "welcome", "version": LINK_VERSION, "running": running, "exited": exited}
+        self._send({**welcome, "early_go": self._early_go})
 
     # -- children --------------------------------------------------------------------------
     async def _spawn(self, data: dict[str, Any], fds: list[int]) -> None:
@@ -218,7 +241,8 @@ class Keeper:
         self._send({"op": "spawned", "id": process_id, "pid": child.pid, "gated": gated})
         if gated:
             try:
-                await gate.wait()  # the front has recorded its pid: callers from it are known
+                if not (self._early_go and await self._sent()):
+                    await gate.wait()  # the front has recorded its pid: callers from it are known
             finally:
                 del self._gates[process_id]
             problem = await child.loaded()

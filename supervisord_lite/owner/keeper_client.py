@@ -17,7 +17,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class RemoteChild:
         self._owner = owner
         self._id = process_id
         self._pid = pid
-        self._gated = gated
+        self.gated = gated
         self.loaded_future: asyncio.Future[str | None] | None = None
 
     @property
@@ -51,13 +51,16 @@ class RemoteChild:
         return self._pid
 
     async def loaded(self) -> str | None:
-        if not self._gated:
+        if not self.gated:
             return None
-        if self._id in self._owner.loaded_early:
-            return self._owner.loaded_early.pop(self._id)
+        owner = self._owner
+        owner.unrecorded_pids.pop(self._pid, None)  # the core has it now
+        if self._id in owner.loaded_early:
+            return owner.loaded_early.pop(self._id)
         self.loaded_future = asyncio.get_running_loop().create_future()
-        self._owner.loading[self._id] = self
-        self._owner.send({"op": "go", "id": self._id})
+        owner.loading[self._id] = self
+        if not owner.early_go:  # a keeper that waits for our go (an older one)
+            owner.send({"op": "go", "id": self._id})
         return await self.loaded_future
 
     def signal(self, signum: int) -> None:
@@ -79,6 +82,11 @@ class KeeperOwner:
         # Children whose load report is awaited: their exit may come before it does.
         self.loading: dict[int, RemoteChild] = {}
         self.loaded_early: dict[int, str | None] = {}  # reports that came before anyone asked
+        # The keeper lets a Python target run as soon as it has told us its pid (`early_go`,
+        # agreed in the hello), not after our go: a round trip less on every start. Such a child
+        # may call the daemon before the core has recorded its spawn; `unrecorded` finds it here.
+        self.early_go = False
+        self.unrecorded_pids: dict[int, int] = {}  # pid -> process id, until the core has it
         self.on_lost: Callable[[list[int]], None] = lambda ids: None
         self.on_output: Callable[[int], None] = lambda process_id: None  # a log grew
         self._closing = False
@@ -117,8 +125,11 @@ class KeeperOwner:
             sock.close()
             raise KeeperGone(f"{path} is served by uid {uid}, not by this daemon's user")
         owner = cls(Link(sock), state_dir)
-        owner.send({"op": "hello", "version": LINK_VERSION, "socket": socket_path})
+        owner.send(
+            {"op": "hello", "version": LINK_VERSION, "socket": socket_path, "early_go": True}
+        )
         welcome = await asyncio.wait_for(owner._welcome, CONNECT_TIMEOUT)
+        owner.early_go = bool(welcome.get("early_go"))
         if welcome.get("version") != LINK_VERSION:
             owner.close(quit=False)
             raise KeeperGone(
@@ -207,17 +218,38 @@ class KeeperOwner:
 
     def _readable(self) -> None:
         for _ in range(64):  # bounded: the loop gets a turn between bursts
-            try:
-                got = self._link.receive()
-            except (EOFError, ValueError) as exc:
-                self._gone(str(exc))
+            if not self._receive_one():
                 return
-            if got is None:
-                return
-            message, fds = got
-            for fd in fds:
-                os.close(fd)
-            self._handle(message)
+
+    def _receive_one(self) -> bool:
+        """Handle one message from the keeper; False if none was waiting (or the link ended)."""
+        if self._link.closed:
+            return False
+        try:
+            got = self._link.receive()
+        except (EOFError, ValueError) as exc:
+            self._gone(str(exc))
+            return False
+        if got is None:
+            return False
+        message, fds = got
+        for fd in fds:
+            os.close(fd)
+        self._handle(message)
+        return True
+
+    def unrecorded(self, pids: Sequence[int]) -> int | None:
+        """The process id of a child among `pids` that the keeper let run before the core
+        recorded its spawn. The keeper sent its `spawned` before it let the child through its
+        gate, so a call from the child finds that message read, or waiting on the link: what is
+        waiting is handled here first."""
+        while True:
+            for pid in pids:
+                process_id = self.unrecorded_pids.get(pid)
+                if process_id is not None:
+                    return process_id
+            if not self._receive_one():
+                return None
 
     def _handle(self, message: dict[str, Any]) -> None:
         op = message.get("op")
@@ -228,6 +260,7 @@ class KeeperOwner:
             assert isinstance(process_id, int)
             entry = self._children.pop(process_id, None)
             if entry is not None:
+                self.unrecorded_pids.pop(entry[0].pid, None)
                 entry[1](int(message["code"]))
             elif process_id in self._spawning:
                 self._exits_before_spawned[process_id] = int(message["code"])
@@ -238,6 +271,8 @@ class KeeperOwner:
             code = self._exits_before_spawned.pop(process_id, None)
             if code is None:
                 self._children[process_id] = (child, on_exit)
+                if child.gated and self.early_go:
+                    self.unrecorded_pids[child.pid] = process_id
             if not waiter.done():
                 waiter.set_result(child)
             if code is not None:
@@ -279,6 +314,7 @@ class KeeperOwner:
             if loading.loaded_future is not None and not loading.loaded_future.done():
                 loading.loaded_future.set_result("the keeper went away while it loaded")
         self.loading.clear()
+        self.unrecorded_pids.clear()
         if not self._welcome.done():
             self._welcome.set_exception(KeeperGone(why))
         self.on_lost(lost)

@@ -7,10 +7,18 @@ them). A message too large for one packet travels in a memfd, sent as the packet
 fd first. Versioned by `LINK_VERSION` in the hello; a front and a keeper of different versions do
 not talk (the front then says so and starts nothing).
 
-front → keeper: hello{version, socket} · spawn{request} (+fds) · go{id} (the front has recorded
-the child: let it run its target) · signal{id, signum} · ack{ids} (these exits are stored) · quit{}
-keeper → front: welcome{version, running: [{id, pid, record}], exited: [{id, pid, code, record}]} ·
-spawned{id, pid, gated} · failed{id, message, errno} · loaded{id, problem} · exit{id, code}
+front → keeper: hello{version, socket, early_go} · spawn{request} (+fds) · go{id} (the front has
+recorded the child: let it run its target) · signal{id, signum} · ack{ids} (these exits are
+stored) · quit{}
+keeper → front: welcome{version, running: [{id, pid, record}], exited: [{id, pid, code, record}],
+early_go} · spawned{id, pid, gated} · failed{id, message, errno} · loaded{id, problem} · exit{id,
+code}
+
+`early_go` (both ways: the front offers it, the keeper's welcome says it took it): a front that can
+find a child whose `spawned` it has not handled yet (KeeperOwner.unrecorded) needs no go; the
+keeper lets a Python target through its gate as soon as its `spawned` is in the kernel's hands,
+which saves a round trip per start. Either side without it keeps the go, so a front and a keeper
+of neighbouring releases still work together.
 """
 
 from __future__ import annotations
