@@ -21,16 +21,12 @@ from supervisord_lite.config.apply import Reloader
 from supervisord_lite.config.load import BadConfig, Config
 from supervisord_lite.core.model import Spawner
 from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
-from supervisord_lite.owner import (
-    PopenSpawner,
-    ZygoteSpawner,
-    close_trees,
-    make_spawner,
-    seal_inherited_fds,
-)
+from supervisord_lite.owner.factory import close_trees, make_spawner
 from supervisord_lite.owner.keeper_client import KeeperOwner
 from supervisord_lite.owner.output import LogSink
-from supervisord_lite.owner.spec import reset_inherited_signals
+from supervisord_lite.owner.programs import PopenSpawner
+from supervisord_lite.owner.python_targets import ZygoteSpawner
+from supervisord_lite.owner.spec import reset_inherited_signals, seal_inherited_fds
 from supervisord_lite.paths import parent_of
 from supervisord_lite.rpc.dispatch import Dispatcher
 from supervisord_lite.rpc.errors import ErrorCode as E

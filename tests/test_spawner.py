@@ -18,13 +18,10 @@ from pathlib import Path
 import pytest
 
 from supervisord_lite.core.model import Output, SpawnRequest, Target, TargetKind
-from supervisord_lite.owner import (
-    PidfdChild,
-    PopenSpawner,
-    StatusReader,
-    make_spawner,
-    zygote_can_run,
-)
+from supervisord_lite.owner.factory import make_spawner
+from supervisord_lite.owner.pidfd import PidfdChild, StatusReader
+from supervisord_lite.owner.programs import PopenSpawner
+from supervisord_lite.owner.python_targets import zygote_can_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -263,7 +260,7 @@ def test_zygote_child_reports_a_missing_cwd(zygote: Zygote, tmp_path: Path) -> N
 # A process of its own: a ZygoteSpawner makes its process a child subreaper for good.
 _CLOSE_ZYGOTE_SPAWNER = """
 import asyncio, signal
-from supervisord_lite.owner import ZygoteSpawner
+from supervisord_lite.owner.python_targets import ZygoteSpawner
 
 async def main():
     spawner = ZygoteSpawner(socket_path=None)  # the zygote starts, its SIGCHLD is watched

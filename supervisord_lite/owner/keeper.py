@@ -30,8 +30,10 @@ from typing import Any
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import Child
 from supervisord_lite.eager import resume
-from supervisord_lite.owner import PopenSpawner, ZygoteSpawner, close_trees, make_spawner
+from supervisord_lite.owner.factory import close_trees, make_spawner
 from supervisord_lite.owner.link import LINK_VERSION, SOCKET_NAME, Link, request_from_dict
+from supervisord_lite.owner.programs import PopenSpawner
+from supervisord_lite.owner.python_targets import ZygoteSpawner
 from supervisord_lite.owner.spec import reset_inherited_signals
 
 log = logging.getLogger("supervisord_lite.keeper")

@@ -23,13 +23,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import signal
 
 _CLONE_PARENT = 0x00008000
 # clone's number per architecture; its arguments after the flags are all zero here, so their
 # order (which differs between these) does not matter.
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
 
 _libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL is held across the call
 _syscall = _libc.syscall
