@@ -220,16 +220,7 @@ def _start_bare(directory: Path, module: str, what: str) -> Server:
 
 
 def zygote_ready(daemon: Server) -> bool:
-    return any(_comm(pid) == "sl-spare" for pid in children_of(daemon.proc.pid))
-
-
-def children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                found += map(int, Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
-    return found
+    return any(_comm(pid) == "sl-spare" for pid in daemon.pids())  # the keeper's, or ours
 
 
 def _comm(pid: int) -> str:
@@ -740,7 +731,8 @@ def idle(plan: Plan, directory: Path, report: Report) -> None:
         wakeups += int(after["nonvoluntary_ctxt_switches"]) - int(
             before["nonvoluntary_ctxt_switches"]
         )
-        helpers = [p for p in children_of(pid) if _comm(p) in ("sl-zygote", "sl-spare")]
+        # The keeper's children since the keeper holds them (daemon.pids() walks from both).
+        helpers = [p for p in daemon.pids() if _comm(p) in ("sl-zygote", "sl-spare")]
         helper_rss = sum(_rss_kib(p) for p in helpers)
         report.extra += [
             (f"{n} sleeping children: daemon threads", after["Threads"]),
