@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from supervisord_lite.core.model import Target
+from supervisord_lite.core.model import Output, SpawnRequest, Target
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.owner import sibling_fork
+from supervisord_lite.owner.keeper import Keeper
 from supervisord_lite.owner.keeper_client import KeeperOwner
-from supervisord_lite.owner.link import Link
+from supervisord_lite.owner.link import LINK_VERSION, Link, request_to_dict
 from tests.test_core import FakeSpawner
 from tests.test_wire_support import assert_info, create, ctarget, join, start
 from tests.wire import RawClient
@@ -156,5 +157,98 @@ def test_a_real_keeper_takes_the_early_go(private_dir: Path) -> None:
             assert owner.early_go is True  # its welcome said so: the front sends no go
         finally:
             owner.close()  # quit: the keeper ends with the front
+
+    asyncio.run(go())
+
+
+class _HeldChild:
+    """A gated child whose `loaded()` is the keeper letting it through its gate."""
+
+    gated = True
+
+    def __init__(self) -> None:
+        self.pid = 4545
+        self.through = asyncio.Event()
+
+    async def loaded(self) -> str | None:
+        self.through.set()
+        return None
+
+
+class _HeldSpawner:
+    """Its spawn returns only when the test says so (a front may go away meanwhile)."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+        self.child = _HeldChild()
+
+    async def spawn(self, request: object, on_exit: object) -> _HeldChild:
+        self.called.set()
+        await self.release.wait()
+        return self.child
+
+    def close(self) -> None:
+        pass
+
+
+async def _keeper_with_front(where: Path) -> tuple[Keeper, _HeldSpawner, Link]:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(str(where / "k.sock"))
+    listener.listen(1)
+    spawner = _HeldSpawner()
+    keeper = Keeper(listener, spawner)  # type: ignore[arg-type]
+    front_sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    front_sock.connect(str(where / "k.sock"))
+    front = Link(front_sock)
+    front.send({"op": "hello", "version": LINK_VERSION, "socket": None, "early_go": True})
+    assert front.flush()
+    front.sock.setblocking(True)
+    front.sock.settimeout(10)
+    welcome = await asyncio.to_thread(front.receive)
+    assert welcome is not None and welcome[0]["early_go"] is True
+    request = SpawnRequest(5, "Process-5", "YWI=", Target(), (), {}, Output.NULL, None)
+    front.send({"op": "spawn", "request": request_to_dict(request)})
+    assert front.flush()
+    return keeper, spawner, front
+
+
+def _close(keeper: Keeper) -> None:
+    """What Keeper.close does, less its end of trees (nothing of the test's is the keeper's)."""
+    keeper._detach()
+    keeper._loop.remove_reader(keeper._listener.fileno())
+    keeper._listener.close()
+
+
+def test_the_keeper_lets_a_target_run_without_a_go(private_dir: Path) -> None:
+    async def go() -> None:
+        keeper, spawner, front = await _keeper_with_front(private_dir)
+        spawner.release.set()
+        spawned = await asyncio.to_thread(front.receive)
+        assert spawned is not None and spawned[0]["op"] == "spawned"
+        await asyncio.wait_for(spawner.child.through.wait(), 10)  # no go was ever sent
+        loaded = await asyncio.to_thread(front.receive)
+        assert loaded == ({"op": "loaded", "id": 5, "problem": None}, [])
+        front.close()
+        _close(keeper)
+
+    asyncio.run(go())
+
+
+def test_a_target_whose_front_left_during_its_spawn_runs_all_the_same(private_dir: Path) -> None:
+    # No front will say go, and none knows to: a later front gets it as running, with no gate.
+    async def go() -> None:
+        keeper, spawner, front = await _keeper_with_front(private_dir)
+        await asyncio.wait_for(spawner.called.wait(), 10)  # the spawn is under way
+        front.close()
+
+        async def detached() -> None:
+            while keeper._link is not None:  # the keeper reads the front's end
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(detached(), 10)
+        spawner.release.set()
+        await asyncio.wait_for(spawner.child.through.wait(), 10)
+        _close(keeper)
 
     asyncio.run(go())

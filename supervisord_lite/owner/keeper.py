@@ -243,7 +243,9 @@ class Keeper:
         self._send({"op": "spawned", "id": process_id, "pid": child.pid, "gated": gated})
         if gated:
             try:
-                if not (self._early_go and await self._sent()):
+                if self._link is None:
+                    pass  # the front went away during the spawn: no go will come, it runs now
+                elif not (self._early_go and await self._sent()):
                     await gate.wait()  # the front has recorded its pid: callers from it are known
             finally:
                 del self._gates[process_id]
