@@ -96,8 +96,9 @@ def test_a_front_with_a_keeper_that_waits_for_go_still_says_go(tmp_path: Path) -
         assert owner.unrecorded([4343]) is None  # that keeper holds the child until the go
         child = await waiter
         loading = asyncio.ensure_future(child.loaded())  # type: ignore[attr-defined]
-        await asyncio.sleep(0)
-        assert keeper.receive() == ({"op": "go", "id": 3}, [])
+        keeper.sock.setblocking(True)
+        keeper.sock.settimeout(10)
+        assert await asyncio.to_thread(keeper.receive) == ({"op": "go", "id": 3}, [])
         keeper.send({"op": "loaded", "id": 3, "problem": None})
         assert keeper.flush()
         assert await loading is None
@@ -243,8 +244,8 @@ def test_a_target_whose_front_left_during_its_spawn_runs_all_the_same(private_di
         front.close()
 
         async def detached() -> None:
-            while keeper._link is not None:  # the keeper reads the front's end
-                await asyncio.sleep(0.01)
+            while keeper._link is not None:  # until the keeper reads the front's end
+                await asyncio.sleep(0.01)  # poll, within wait_for's deadline
 
         await asyncio.wait_for(detached(), 10)
         spawner.release.set()
