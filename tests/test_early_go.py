@@ -34,15 +34,23 @@ def test_a_sibling_fork_is_a_child_of_the_callers_parent() -> None:
     # its own. Both must be this test process, which then reaps the child itself.
     script = textwrap.dedent(
         """
-        import json, os, sys
+        import json, os, signal, sys, threading
         from supervisord_lite.owner import sibling_fork
         r, w = os.pipe()
         pid = sibling_fork.fork_as_sibling()
         if pid == 0:
-            os.write(w, b"%d" % os.getppid())
+            # What glibc's skipped fork work could break: signalling itself (raise), a thread.
+            got = []
+            signal.signal(signal.SIGUSR1, lambda *_: got.append("signal"))
+            signal.raise_signal(signal.SIGUSR1)
+            t = threading.Thread(target=got.append, args=("thread",))
+            t.start()
+            t.join()
+            os.write(w, json.dumps([os.getppid(), got]).encode())
             os._exit(7)
         os.close(w)
-        print(json.dumps({"child": pid, "its_parent": int(os.read(r, 64)),
+        its_parent, got = json.loads(os.read(r, 4096))
+        print(json.dumps({"child": pid, "its_parent": its_parent, "got": got,
                           "my_parent": os.getppid()}))
         """
     )
@@ -51,6 +59,7 @@ def test_a_sibling_fork_is_a_child_of_the_callers_parent() -> None:
     )
     got = json.loads(done.stdout)
     assert got["its_parent"] == got["my_parent"] == os.getpid()
+    assert got["got"] == ["signal", "thread"]
     _, status = os.waitpid(got["child"], 0)  # ours to reap, not the script's
     assert os.waitstatus_to_exitcode(status) == 7
 
