@@ -10,10 +10,11 @@ child the keeper's child from birth, with one copy.
 Python has no `os.clone`, so this does what `os.fork()` does around the system call:
 `PyOS_BeforeFork()`, the raw `clone` (flags `CLONE_PARENT | SIGCHLD`, no new stack: a fork), then
 `PyOS_AfterFork_Child()` or `PyOS_AfterFork_Parent()`. Sound for a single-threaded caller only
-(the zygote checks that it is one): no other thread can hold a libc or interpreter lock at the
-clone. glibc's own fork work is skipped; what it would fix matters only with other threads, and
-the one cached value that differs (the thread id in the thread's descriptor) is not what glibc
-uses to signal itself since 2.34 (it asks the kernel). Where the raw call is not known (another
+(the zygote is one: it warns when a preloaded module starts a thread, and a script whose import
+starts one gets no zygote): no other thread can hold a libc or interpreter lock at the clone.
+glibc's own fork work is skipped; what it fixes matters with other threads, except the thread id
+cached in the thread's descriptor, which stays the parent's: tests/test_early_go.py shows a child
+signalling itself and starting a thread all the same. Where the raw call is not known (another
 architecture) or refused (a seccomp filter, a pid namespace's init), `available()` says so and the
 zygote keeps its double fork.
 """
