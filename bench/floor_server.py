@@ -23,6 +23,33 @@ DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 ENV = dict(os.environ)
 
 
+def spawn(argv: list[str]) -> int:
+    """A child as the daemon starts a program: posix_spawn, its own session, stdio on /dev/null."""
+    return os.posix_spawn(
+        argv[0],
+        argv,
+        ENV,
+        file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, fd) for fd in (0, 1, 2)],
+        setsid=True,
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+    )
+
+
+def watch(loop: asyncio.AbstractEventLoop, pid: int, exited: Callable[[int], None]) -> int:
+    """Reap `pid` from its pidfd's wake-up in the loop, and pass on its exit code."""
+    pidfd = os.pidfd_open(pid)
+
+    def reap() -> None:
+        loop.remove_reader(pidfd)
+        status = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        os.close(pidfd)
+        assert status is not None
+        exited(status.si_status)
+
+    loop.add_reader(pidfd, reap)
+    return pid
+
+
 class Process:
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
@@ -31,26 +58,12 @@ class Process:
         self.waiters: list[Callable[[], None]] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.pid = os.posix_spawn(
-            self.argv[0],
-            self.argv,
-            ENV,
-            file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, fd) for fd in (0, 1, 2)],
-            setsid=True,
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-        )
-        pidfd = os.pidfd_open(self.pid)
+        self.pid = watch(loop, spawn(self.argv), self.exited)
 
-        def exited() -> None:
-            loop.remove_reader(pidfd)
-            status = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-            os.close(pidfd)
-            assert status is not None
-            self.exitcode = status.si_status
-            for answer in self.waiters:
-                answer()
-
-        loop.add_reader(pidfd, exited)
+    def exited(self, code: int) -> None:
+        self.exitcode = code
+        for answer in self.waiters:
+            answer()
 
     def info(self, state: str) -> dict[str, Any]:
         return {"pid": self.pid, "state": state, "exitcode": self.exitcode}

@@ -204,6 +204,10 @@ def start_floor(directory: Path) -> Server:
     return _start_bare(directory, "floor_server", "the floor server")
 
 
+def start_floor_keeper(directory: Path) -> Server:
+    return _start_bare(directory, "floor_keeper", "the floor server with a keeper")
+
+
 def _start_bare(directory: Path, module: str, what: str) -> Server:
     """One of the bench's own servers (bench/MODULE.py), serving on DIRECTORY/MODULE.sock."""
     path = directory / f"{module}.sock"
@@ -469,9 +473,12 @@ def create_start_join(client: Raw, *, pipelined: bool = False) -> None:
             raise RuntimeError("start or join failed")
 
 
-def run_true(plan: Plan, daemon: Server, floor: Server, ephemeral: Server) -> list[Row]:
+def run_true(
+    plan: Plan, daemon: Server, floors: tuple[Server, Server], ephemeral: Server
+) -> list[Row]:
     d = Raw(daemon.path)
-    f = Raw(floor.path)
+    f = Raw(floors[0].path)
+    k = Raw(floors[1].path)
     e = Raw(ephemeral.path)
     fns: dict[str, Callable[[], object]] = {
         "anchor": lambda: subprocess.run(["/bin/true"], check=True),
@@ -479,11 +486,12 @@ def run_true(plan: Plan, daemon: Server, floor: Server, ephemeral: Server) -> li
         "pipelined": lambda: create_start_join(d, pipelined=True),
         "ephemeral": lambda: create_start_join(e),
         "floor": lambda: create_start_join(f),
+        "floor_keeper": lambda: create_start_join(k),
     }
     # All on one CPU, children included (the anchor's too): unpinned, where the scheduler put the
     # servers against the client moved ours from 1.44 to 1.75 across five runs of the same code,
     # and the floor from 1.27 to 1.51. On one CPU, eight runs read 1.48 to 1.53 and 1.39 to 1.41.
-    with pinned([daemon, floor, ephemeral], together=True):
+    with pinned([daemon, *floors, ephemeral], together=True):
         interleaved(5, fns)  # warm up
         median = interleaved(plan.reps * plan.spawn_runs, fns)
     rows = [
@@ -494,10 +502,13 @@ def run_true(plan: Plan, daemon: Server, floor: Server, ephemeral: Server) -> li
             ("same, --ephemeral: no keeper, no state on disk", "ephemeral", "(for scale)"),
             ("same, the floor: bench/floor_server.py (no JSON-RPC, no checks)", "floor",
              "(for scale)"),
+            ("same, the floor with a keeper: bench/floor_keeper.py (the hop alone)",
+             "floor_keeper", "(for scale)"),
         )
     ]  # fmt: skip
     d.close()
     f.close()
+    k.close()
     e.close()
     return rows
 
@@ -898,6 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         (directory / "e").mkdir()
         echo = start_echo(directory)
         floor = start_floor(directory)
+        floor_keeper = start_floor_keeper(directory)
         # The anchors run functions whose module the parent has already imported; the zygote
         # is told to preload it too (what --preload is for).
         daemon = start_daemon(directory / "z", "--preload", "bench.targets")
@@ -915,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
             log("bench: throughput, 8 clients")
             report.rows.append(tput(plan, echo, daemon, pid))
             log("bench: /bin/true")
-            report.rows += run_true(plan, daemon, floor, ephemeral)
+            report.rows += run_true(plan, daemon, (floor, floor_keeper), ephemeral)
             log("bench: no-op Python function")
             report.rows += py_noop(plan, daemon, fresh)
             log("bench: no-op Python function of a __main__ script")
@@ -927,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
             report.rows += [supervision.restart(plan, c), supervision.follow_latency(plan, c)]
             c.close()
         finally:
-            for server in (echo, floor, daemon, fresh, ephemeral):
+            for server in (echo, floor, floor_keeper, daemon, fresh, ephemeral):
                 server.stop()
         log(f"bench: {plan.release_cycles} create+start+join+release cycles")
         (directory / "m").mkdir()

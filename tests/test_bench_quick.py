@@ -34,6 +34,7 @@ def test_make_bench_quick_runs_and_prints_the_table() -> None:
         "calls/s of process.getName, 8 concurrent clients",
         'create+start+join of argv ["/bin/true"]',
         "same, the floor: bench/floor_server.py",
+        "same, the floor with a keeper: bench/floor_keeper.py",
         "create+start+join of a no-op Python function",
         "the function defined in the __main__ script",
         "processes started concurrently then joined",
