@@ -1,7 +1,8 @@
 """What the bench's own servers share: a protocol base, and serving on a Unix socket until SIGTERM.
 
-`python -m bench.echo_server PATH` and `python -m bench.floor_server PATH` print "ready" once they
-listen, and remove their socket when stopped.
+`python -m bench.echo_server PATH`, `python -m bench.floor_server PATH` and
+`python -m bench.floor_keeper PATH` print "ready" once they listen, and remove their socket when
+stopped.
 """
 
 from __future__ import annotations

@@ -50,9 +50,13 @@ class Keeper:
     def readable(self) -> None:
         while True:
             try:
-                msg = orjson.loads(self.sock.recv(65536))
+                data = self.sock.recv(65536)
             except BlockingIOError:
                 return
+            if not data:  # the keeper is gone: its children's starts and joins go unanswered
+                asyncio.get_running_loop().remove_reader(self.sock.fileno())
+                return
+            msg = orjson.loads(data)
             process = PROCESSES[msg["id"]]
             if "pid" in msg:
                 process.pid = msg["pid"]
