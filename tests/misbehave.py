@@ -16,6 +16,8 @@ import argparse
 import contextlib
 import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -42,8 +44,8 @@ def _ready() -> None:
 
 
 def _forever() -> None:
-    while True:  # until the parent kills this process
-        time.sleep(3600)
+    while True:  # until the parent's signal ends this process
+        signal.pause()
 
 
 def pipeline_without_reading(path: str) -> None:
@@ -59,7 +61,7 @@ def pipeline_without_reading(path: str) -> None:
             if not announced:
                 _ready()  # the daemon has stopped taking them: it is holding back
                 announced = True
-            time.sleep(0.01)
+            select.select([], [s], [])  # until the daemon takes some again
 
 
 def huge_batches(path: str) -> None:
