@@ -314,5 +314,13 @@ def test_children_start_with_default_signals_whatever_the_daemon_ignored(
             for env in ({}, {"PYTHONSAFEPATH": "1"}):
                 target = {"callable": "signal:raise_signal", "env": env}
                 assert run(c, target=target, args=[int(signal.SIGINT)])["exitcode"] == 1, env
+            # Nothing blocked on either Python path either (Python itself ignores SIGPIPE and
+            # SIGXFSZ at start-up, in every interpreter: those two are not the daemon's doing).
+            for name, env in (("c", {}), ("d", {"PYTHONSAFEPATH": "1"})):
+                target = {"callable": "shutil:copyfile", "env": env}
+                args = ["/proc/self/status", str(private_dir / name)]
+                assert run(c, target=target, args=args)["exitcode"] == 0, env
+                ignored = ignored_signals((private_dir / name).read_text())
+                assert set(ignored) <= {signal.SIGPIPE, signal.SIGXFSZ}, (env, ignored)
     finally:
         stop_daemon(d)
