@@ -1,7 +1,8 @@
 """The process owner: starts children, watches them through pidfds and reaps them.
 
 The way a child is started is split by concept: `programs` (posix_spawn, and the fresh-interpreter
-path for Python targets), `python_targets` (the zygote), `pidfd` (one watched child), `reaper`
+path for Python targets), `python_targets` (the zygote's spawner), `zygote_process` (the zygote
+as its owner holds it), `pidfd` (one watched child), `reaper`
 (the child subreaper), `spec` (environment, output fds, the child's spec), `factory` (the spawner
 this machine allows). `child`, `zygote`, `zygote_script` and `sibling_fork` are the code that runs
 in the child and in the zygote.

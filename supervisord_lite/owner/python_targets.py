@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from supervisord_lite.core.model import ExitCallback, SpawnRequest, Target
@@ -34,174 +29,9 @@ from supervisord_lite.owner.spec import (
     output_fds,
     spec_memfd,
 )
+from supervisord_lite.owner.zygote_process import ZygoteProcess
 
 log = logging.getLogger(__name__)
-
-
-class _Zygote:
-    """The zygote process and the daemon's end of its SOCK_SEQPACKET socket."""
-
-    _process: PidfdChild | None  # None while a forked one's pid is not known
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        *,
-        python: str,
-        env: Mapping[str, str],
-        preload: Iterable[str],
-        spares: int,
-        reaper: Reaper,
-        on_exit: Callable[[_Zygote, int], None],
-        script: Mapping[str, object] | None = None,
-    ) -> None:
-        self._init(loop, on_exit)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            # A fresh interpreter with nothing but its socket: no listening socket, no client
-            # connection, no systemd variable reaches it.
-            popen = subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "supervisord_lite.owner.zygote",
-                    str(theirs.fileno()),
-                    str(spares),
-                    *(() if script is None else ("--script=" + json.dumps(dict(script)),)),
-                    *preload,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=2,
-                env=dict(env),
-                close_fds=True,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self.pid = popen.pid
-        self._process = PidfdChild(popen.pid, self._exited, loop, popen=popen, reaper=reaper)
-        self._listen(ours)
-
-    def _init(
-        self, loop: asyncio.AbstractEventLoop, on_exit: Callable[[_Zygote, int], None]
-    ) -> None:
-        self._loop = loop
-        self.ready = False
-        self.was_ready = False  # stays True once it has been ready, closed or not
-        self.started = time.monotonic()
-        self.pid = 0  # 0 until known
-        self._process = None
-        self._queue: deque[tuple[bytes, list[int]]] = deque()
-        self._closed = False
-        self._on_exit = on_exit
-
-    def _listen(self, sock: socket.socket) -> None:
-        self._sock = sock
-        sock.setblocking(False)
-        self._loop.add_reader(sock.fileno(), self._readable)
-
-    @classmethod
-    def forked(
-        cls,
-        parent: _Zygote,
-        *,
-        script: Mapping[str, object],
-        spares: int,
-        reaper: Reaper,
-        on_exit: Callable[[_Zygote, int], None],
-    ) -> _Zygote:
-        """A zygote made of one of `parent`'s spares (zygote.BECOME), which has imported
-        everything but the script already; its pid comes on a status pipe, as a child's does."""
-        self = cls.__new__(cls)
-        self._init(parent._loop, on_exit)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        status_r, status_w = os.pipe2(os.O_CLOEXEC)
-        self._listen(ours)
-        payload = b"Z" + json.dumps({**script, "spares": spares}).encode()
-        reaper.pending += 1  # until the pid is known, an exited child may be this one
-        parent.submit([theirs.detach(), status_w], payload)
-        task = self._loop.create_task(self._adopt(StatusReader(status_r, self._loop), reaper))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        return self
-
-    async def _adopt(self, status: StatusReader, reaper: Reaper) -> None:
-        try:
-            line = await status.line()
-            if line is None or not line.isdigit():  # the parent died first: no such zygote
-                self.close()
-                self._on_exit(self, -signal.SIGKILL)
-                return
-            self.pid = int(line)
-            self._process = PidfdChild(self.pid, self._exited, self._loop, reaper=reaper)
-            if self._closed:  # stopped meanwhile
-                self._process.signal(signal.SIGKILL)
-        finally:
-            status.close()
-            reaper.resolved()
-
-    def _readable(self) -> None:
-        try:
-            data = self._sock.recv(16)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if data == b"R":
-            self.ready = self.was_ready = True
-        elif not data:
-            self.close()
-
-    def submit(self, fds: list[int], message: bytes = b"S") -> None:
-        """Send one request; the fds are this object's to close (after sending, or if it cannot)."""
-        if self._closed:
-            close_all(fds)  # the child's status pipe reaches EOF: the caller falls back
-            return
-        self._queue.append((message, fds))
-        if len(self._queue) == 1:
-            self._flush()
-
-    def _flush(self) -> None:
-        while self._queue:
-            message, fds = self._queue[0]
-            try:
-                socket.send_fds(self._sock, [message], fds)
-            except (BlockingIOError, InterruptedError):
-                self._loop.add_writer(self._sock.fileno(), self._writable)
-                return
-            except OSError:
-                self.close()
-                return
-            self._queue.popleft()
-            close_all(fds)
-
-    def _writable(self) -> None:
-        self._loop.remove_writer(self._sock.fileno())
-        self._flush()
-
-    def _exited(self, code: int) -> None:
-        self.close()
-        self._on_exit(self, code)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.ready = False
-        self._loop.remove_reader(self._sock.fileno())
-        self._loop.remove_writer(self._sock.fileno())
-        self._sock.close()
-        while self._queue:
-            close_all(self._queue.popleft()[1])
-
-    def kill(self) -> None:
-        self.close()
-        if self._process is not None:  # else it is killed once its pid is known
-            self._process.signal(signal.SIGKILL)
 
 
 class ZygoteSpawner:
@@ -227,7 +57,7 @@ class ZygoteSpawner:
         self.logs = logs
         self._python = python
         self._preload = tuple(preload)
-        self.zygote: _Zygote | None = None
+        self.zygote: ZygoteProcess | None = None
         self.scripts = ScriptZygotes(self._start_script_zygote)
         self._restart_delay = 0.0
         self._restart: asyncio.TimerHandle | None = None
@@ -240,7 +70,7 @@ class ZygoteSpawner:
         if self._closed:
             return
         try:
-            self.zygote = _Zygote(
+            self.zygote = ZygoteProcess(
                 self._loop,
                 python=self._python,
                 env=self._fresh.env,
@@ -254,14 +84,14 @@ class ZygoteSpawner:
             self._schedule_restart(0.0)
 
     def _start_script_zygote(
-        self, script: dict[str, object], on_exit: Callable[[_Zygote, int], None]
-    ) -> _Zygote:
+        self, script: dict[str, object], on_exit: Callable[[ZygoteProcess, int], None]
+    ) -> ZygoteProcess:
         zygote = self.zygote
         if zygote is not None and zygote.ready:  # a few ms of the script's own imports
-            return _Zygote.forked(
+            return ZygoteProcess.forked(
                 zygote, script=script, spares=self._spares, reaper=self.reaper, on_exit=on_exit
             )
-        return _Zygote(  # a new interpreter, ~50 ms
+        return ZygoteProcess(  # a new interpreter, ~50 ms
             self._loop,
             python=self._python,
             env=self._fresh.env,
@@ -272,7 +102,7 @@ class ZygoteSpawner:
             script=script,
         )
 
-    def _zygote_exited(self, zygote: _Zygote, code: int) -> None:
+    def _zygote_exited(self, zygote: ZygoteProcess, code: int) -> None:
         if self.zygote is zygote:
             self.zygote = None
         if self._closed:
@@ -317,7 +147,7 @@ class ZygoteSpawner:
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 
-    def _zygote_for(self, target: Target) -> _Zygote | None:
+    def _zygote_for(self, target: Target) -> ZygoteProcess | None:
         """The zygote to fork this target from: its script's own if it has one ready, else the
         zygote; None for a fresh interpreter."""
         if not zygote_can_run(target, self._fresh.env):
@@ -330,7 +160,7 @@ class ZygoteSpawner:
         return zygote if zygote is not None and zygote.ready else None
 
     async def _spawn_python(
-        self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
+        self, zygote: ZygoteProcess, request: SpawnRequest, on_exit: ExitCallback
     ) -> PidfdChild:
         try:
             started = await self._spawn_in_zygote(zygote, request, on_exit)
@@ -345,7 +175,7 @@ class ZygoteSpawner:
         return await self._fresh.spawn(request, on_exit)  # closes request.fds
 
     async def _spawn_in_zygote(
-        self, zygote: _Zygote, request: SpawnRequest, on_exit: ExitCallback
+        self, zygote: ZygoteProcess, request: SpawnRequest, on_exit: ExitCallback
     ) -> PidfdChild | None:
         """Start the target in the zygote; None if no process was started there (fall back)."""
         loop = self._loop

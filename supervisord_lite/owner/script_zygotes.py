@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from supervisord_lite.core.model import Target
 
 if TYPE_CHECKING:
-    from supervisord_lite.owner.python_targets import _Zygote
+    from supervisord_lite.owner.zygote_process import ZygoteProcess
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ MAX_ZYGOTES = 4
 _REMEMBERED = 256  # script versions seen once, or refused: bounded, oldest forgotten first
 
 ScriptKey = tuple[str, int, int, int, tuple[str, ...], str | None]
-ZygoteFactory = Callable[[dict[str, object], Callable[["_Zygote", int], None]], "_Zygote"]
+ZygoteFactory = Callable[
+    [dict[str, object], Callable[["ZygoteProcess", int], None]], "ZygoteProcess"
+]
 
 
 def script_key(target: Target) -> ScriptKey | None:
@@ -56,12 +58,12 @@ def script_key(target: Target) -> ScriptKey | None:
 class ScriptZygotes:
     def __init__(self, make: ZygoteFactory) -> None:
         self._make = make  # starts a zygote for a script; raises OSError if it cannot
-        self._zygotes: OrderedDict[ScriptKey, _Zygote] = OrderedDict()
+        self._zygotes: OrderedDict[ScriptKey, ZygoteProcess] = OrderedDict()
         self._seen: OrderedDict[ScriptKey, None] = OrderedDict()
         self._refused: OrderedDict[ScriptKey, None] = OrderedDict()
         self._closed = False
 
-    def zygote_for(self, target: Target) -> _Zygote | None:
+    def zygote_for(self, target: Target) -> ZygoteProcess | None:
         """The ready zygote of the target's script, if there is one (perhaps starting one for the
         next time); None sends this start the usual way."""
         key = script_key(target)
@@ -94,7 +96,7 @@ class ScriptZygotes:
             _old_key, old = self._zygotes.popitem(last=False)
             old.kill()
 
-    def _exited(self, key: ScriptKey, zygote: _Zygote, code: int) -> None:
+    def _exited(self, key: ScriptKey, zygote: ZygoteProcess, code: int) -> None:
         if self._zygotes.get(key) is zygote:
             del self._zygotes[key]
         if self._closed or code == -9:  # stopped here (evicted, or the daemon stops)
