@@ -9,14 +9,19 @@ import ctypes
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from supervisord_lite.owner.pidfd import PidfdChild
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 PR_SET_CHILD_SUBREAPER = 36
+
+
+class Tracked(Protocol):
+    """A child the owner watches itself (a PidfdChild): it reaps itself and reports its status."""
+
+    def reap(self) -> bool:
+        """Reap it if it has exited: True once reaped (now or before), False while it cannot be."""
+        ...
 
 
 class Reaper:
@@ -34,8 +39,8 @@ class Reaper:
             err = ctypes.get_errno()
             raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
         self._loop = loop
-        self.tracked: dict[int, PidfdChild] = {}
-        self.unadopted: set[PidfdChild] = set()
+        self.tracked: dict[int, Tracked] = {}
+        self.unadopted: set[Tracked] = set()
         self.pending = 0
         self._deferred = False
         self.orphans_reaped = 0
