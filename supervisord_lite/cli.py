@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_command(args)
     logs.setup(getattr(logging, args.log_level.upper()))
     from supervisord_lite.config.load import BadConfig, find_config, load
-    from supervisord_lite.server import Options, UnknownGroup, serve
+    from supervisord_lite.options import Options
+    from supervisord_lite.server import UnknownGroup, serve
 
     try:
         config = load(find_config(args.config))

@@ -12,7 +12,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,8 @@ from supervisord_lite import systemd
 from supervisord_lite.config.apply import Reloader
 from supervisord_lite.config.load import BadConfig, Config
 from supervisord_lite.core.model import Spawner
-from supervisord_lite.core.supervisor import DEFAULT_KEEP_EXITED, Supervisor
+from supervisord_lite.core.supervisor import Supervisor
+from supervisord_lite.options import Options
 from supervisord_lite.owner.factory import close_trees, make_spawner
 from supervisord_lite.owner.keeper_client import KeeperOwner
 from supervisord_lite.owner.output import LogSink
@@ -36,7 +36,6 @@ from supervisord_lite.state import directory as state_directory
 from supervisord_lite.state.sqlite import SqliteStore
 from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.transport.connection import BufferBudget
-from supervisord_lite.transport.framing import DEFAULT_BUFFER_BUDGET, DEFAULT_LIMIT
 from supervisord_lite.transport.stdio import serve_stdio
 from supervisord_lite.transport.unix import Admission, UnixServer, bind_socket
 
@@ -44,28 +43,6 @@ if TYPE_CHECKING:
     from supervisord_lite.cluster.ray_owner import RayOwner
 
 log = logging.getLogger("supervisord_lite")
-
-
-@dataclass(frozen=True)
-class Options:
-    socket_path: Path
-    stdio: bool = False
-    grace: float = 5.0
-    max_message: int = DEFAULT_LIMIT
-    max_buffered: int = DEFAULT_BUFFER_BUDGET
-    allow_group: str | None = None  # a group whose members may connect (docs/security.md)
-    zygote: bool = True
-    preload: tuple[str, ...] = ()
-    state_dir: Path | None = None  # None: state_directory.default_state_dir()
-    ephemeral: bool = False  # no keeper and no store: children and records die with the daemon
-    keep_exited: int = DEFAULT_KEEP_EXITED  # exited records kept before the oldest are released
-    log_dir: Path | None = None  # output "log" (None: a private temporary directory)
-    event_ring: int = 10_000
-    cgroup_root: Path | None = None  # where cgroup v2 is mounted, to use it without systemd's mark
-    backend: str = "local"  # or "ray" (supervisord_lite/cluster)
-    ray_address: str | None = None
-    ray_name: str | None = None
-    config: Config | None = None  # the config file's programs (supervisord_lite/config)
 
 
 def _discover() -> object:

@@ -14,7 +14,7 @@ from supervisord_lite.core.errors import BackendUnavailable
 from supervisord_lite.owner.output import LogSink
 
 if TYPE_CHECKING:
-    from supervisord_lite.server import Options
+    from supervisord_lite.options import Options
 
 log = logging.getLogger(__name__)
 
