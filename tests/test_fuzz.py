@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from supervisord_lite.rpc.methods import METHODS
+from supervisord_lite.rpc.table import METHODS
 from tests.conftest import Daemon, start_daemon, stop_daemon
 from tests.wire import RawClient
 

@@ -17,7 +17,7 @@ from supervisord_lite import PROTOCOL_VERSION
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc import openrpc
 from supervisord_lite.rpc.errors import ErrorCode
-from supervisord_lite.rpc.methods import METHODS
+from supervisord_lite.rpc.table import METHODS
 from tests.conftest import Daemon
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "protocol"

@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from supervisord_lite.rpc.errors import ErrorCode
-from supervisord_lite.rpc.methods import METHODS
+from supervisord_lite.rpc.table import METHODS
 from tests.conftest import Daemon, start_daemon, stop_daemon
 from tests.vector_replay import (
     VECTORS_DIR,

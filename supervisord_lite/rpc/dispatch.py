@@ -27,8 +27,9 @@ from pydantic import ValidationError
 from supervisord_lite.core.errors import CoreError
 from supervisord_lite.eager import resume
 from supervisord_lite.rpc.errors import CODES, ErrorCode, RpcError
-from supervisord_lite.rpc.methods import METHODS, Api, CallContext, MethodSpec, Peer
+from supervisord_lite.rpc.methods import Api, CallContext, Peer
 from supervisord_lite.rpc.models import integral_floats
+from supervisord_lite.rpc.table import METHODS, MethodSpec
 
 log = logging.getLogger(__name__)
 

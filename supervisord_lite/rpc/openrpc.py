@@ -22,7 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from supervisord_lite import PROTOCOL_VERSION
 from supervisord_lite.rpc.errors import ErrorCode
-from supervisord_lite.rpc.methods import METHODS, MethodSpec
+from supervisord_lite.rpc.table import METHODS, MethodSpec
 
 # The newest version that @open-rpc/generator's clients accept (their pinned meta-schema,
 # @open-rpc/meta-schema 1.14.2, lists 1.0.0-rc0 to 1.2.6); the document uses nothing newer, and the

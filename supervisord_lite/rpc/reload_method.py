@@ -1,5 +1,5 @@
 """`daemon.reload` (protocol 1.1): read the config file again and apply its programs, as
-`supervisorctl update` does. Its table row joins methods.METHODS as the supervision ones do."""
+`supervisorctl update` does. Its row joins the method table (table.py) as the supervision ones do."""
 
 from __future__ import annotations
 

@@ -1,24 +1,21 @@
-"""The supervision methods (programs, events, logs): one small handler each, and their table,
-which methods.METHODS takes in (rows of MethodSpec's fields: this module imports nothing of
-methods.py at run time, so either may be imported first)."""
+"""The supervision methods (programs, events, logs): one small handler each, and their rows of the
+method table (table.py: rows of MethodSpec's fields)."""
 
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from supervisord_lite.core.model import Output
 from supervisord_lite.rpc import models as m
 from supervisord_lite.rpc import supervision_models as sm
 from supervisord_lite.rpc.errors import ErrorCode as E
 from supervisord_lite.rpc.errors import RpcError
+from supervisord_lite.rpc.methods import Api, CallContext, to_core_target
 from supervisord_lite.supervision.follow import follow_program
 from supervisord_lite.supervision.policy import Policy, Restart
 from supervisord_lite.supervision.service import Supervision
 from supervisord_lite.supervision.specs import ProgramSpec
-
-if TYPE_CHECKING:
-    from supervisord_lite.rpc.methods import Api, CallContext
 
 
 def _sup(api: Api) -> Supervision:
@@ -45,8 +42,6 @@ def _spec(p: sm.ProgramAddParams) -> ProgramSpec:
         stop_signal=signal.Signals[p.stop_signal],
         stop_timeout=p.stop_timeout,
     )
-    from supervisord_lite.rpc.methods import to_core_target
-
     target = to_core_target(p.target)
     if target.kind.value == "argv" and (p.kwargs or not all(isinstance(a, str) for a in p.args)):
         raise RpcError(E.BAD_TARGET, "args of an argv target must be strings, and kwargs empty")
