@@ -1,5 +1,6 @@
-"""The state the Supervisor's parts share (core/supervisor.py and its parts: retention.py,
-durability.py, lifecycle.py), declared once, so that mypy strict checks each part on its own."""
+"""The state the Supervisor's parts share (core/supervisor.py and its parts: starting.py,
+retention.py, durability.py, lifecycle.py), declared once, so that mypy strict checks each part on
+its own."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from supervisord_lite.core.journal import Journal
-from supervisord_lite.core.model import EventHook, ProcessRecord
+from supervisord_lite.core.model import EventHook, ProcessRecord, Spawner
 
 
 class Part:
@@ -20,6 +21,7 @@ class Part:
     _children_of_main: int
     _journal: Journal | None
     _shutting_down: bool
+    _spawner: Spawner
     authkey: str
     on_event: EventHook
 
