@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from supervisord_lite.cluster.capture import Capture
+from supervisord_lite.memfd import memfd_holding, read_all
 
 # Holds argv targets at the gate: a shell whose stdin is the gate waits for its EOF, then execs the
 # program in its own place with stdin from /dev/null (same pid: the one the daemon recorded).
@@ -227,21 +228,15 @@ def _node_id() -> str:
 def _memfd(spec: dict[str, Any]) -> int:
     import json
 
-    fd = os.memfd_create("supervisord-lite-spec", 0)
-    data = json.dumps(spec).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    # Passed to the child by number (pass_fds), so not close-on-exec.
+    return memfd_holding(json.dumps(spec).encode(), "supervisord-lite-spec", cloexec=False)
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
+    try:
+        return read_all(fd, 1 << 16)
+    finally:
+        os.close(fd)
 
 
 def _close(*fds: int) -> None:

@@ -37,7 +37,7 @@ from supervisord_lite.core.model import (
     Survivor,
     TargetKind,
 )
-from supervisord_lite.owner.output import LogSink
+from supervisord_lite.owner.output import LogSink, no_log_directory
 from supervisord_lite.owner.spec import child_spec
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,7 @@ class RayOwner:
     async def spawn(self, request: SpawnRequest, on_exit: ExitCallback) -> RayChild:
         relay = request.fds if request.output is Output.PASSED else None
         if request.output is Output.LOG and self._sink is None:
-            raise errors.SpawnFailed(
-                'output "log" needs a log directory, and this daemon has none',
-                id=request.process_id,
-            )
+            raise no_log_directory(request.process_id)
         try:
             child = await self._start(request)
         except BaseException:

@@ -43,6 +43,7 @@ from supervisord_lite.core.persistence import (
     target_from_dict,
     target_to_dict,
 )
+from supervisord_lite.memfd import memfd_holding, read_all
 
 LINK_VERSION = 1
 SOCKET_NAME = "keeper.sock"
@@ -51,6 +52,10 @@ _MAX_FDS = 8
 _MEMFD = b"M"
 log = logging.getLogger(__name__)
 _FDS_SPACE = socket.CMSG_SPACE(_MAX_FDS * array.array("i").itemsize)
+# Plain ints: socket's MSG_* are IntFlag members, and an operator on them costs ~0.8 µs (enum's
+# Python code), on every message both ways.
+_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
+_CUT = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 
 
 # Field by field (a field added to SpawnRequest travels too), worked out once.
@@ -111,7 +116,7 @@ class Link:
             return False
         data = encode(message)
         if len(data) > _INLINE_MAX:
-            fds.insert(0, _memfd_with(data))
+            fds.insert(0, memfd_holding(data, "supervisord-lite-link"))
             data = _MEMFD
         self._queue.append((data, fds))
         return True
@@ -147,9 +152,7 @@ class Link:
         try:
             # recvmsg, not socket.recv_fds: that one drops its flags (3.11), and received fds
             # must be close-on-exec, or every child started after them would inherit them.
-            data, ancdata, flags, _ = self.sock.recvmsg(
-                _INLINE_MAX, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC
-            )
+            data, ancdata, flags, _ = self.sock.recvmsg(_INLINE_MAX, _FDS_SPACE, _CLOEXEC)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:
@@ -157,13 +160,13 @@ class Link:
         fds = _fds_of(ancdata)
         if not data and not fds:
             raise EOFError("the other end closed the link")
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if flags & _CUT:
             _close_all(fds)
             raise EOFError("a message on the keeper link was cut short")
         if data == _MEMFD and fds:
             memfd = fds.pop(0)
             try:
-                data = _read_all(memfd)
+                data = read_all(memfd)
             finally:
                 os.close(memfd)
         message = orjson.loads(data)
@@ -194,22 +197,6 @@ def _fds_of(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     return list(fds)
-
-
-def _memfd_with(data: bytes) -> int:
-    fd = os.memfd_create("supervisord-lite-link", os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _close_all(fds: list[int]) -> None:

@@ -210,15 +210,21 @@ class LogWriter:
         self._on_output(self._id)
 
 
+def no_log_directory(process_id: int) -> errors.SpawnFailed:
+    """The error of a start with output "log" on a daemon that has no log directory (every
+    owner's: the keeper's, and the cluster's)."""
+    return errors.SpawnFailed(
+        'output "log" needs a log directory, and this daemon has none', id=process_id
+    )
+
+
 def redirect(sink: LogSink | None, request: SpawnRequest) -> SpawnRequest:
     """What a spawner does first: output "log" becomes two pipes into the log (SpawnFailed if
     there is no log directory, or it cannot be written)."""
     if request.output is not Output.LOG:
         return request
     if sink is None:
-        raise errors.SpawnFailed(
-            'output "log" needs a log directory, and this daemon has none', id=request.process_id
-        )
+        raise no_log_directory(request.process_id)
     try:
         return sink.redirect(request)
     except OSError as exc:

@@ -17,6 +17,7 @@ import orjson
 
 from supervisord_lite.core import errors
 from supervisord_lite.core.model import Output, RunAs, SpawnRequest, authkey_bytes
+from supervisord_lite.memfd import memfd_holding
 
 # What systemd hands the daemon is the daemon's alone; a child that saw it could answer for us.
 PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
@@ -141,13 +142,7 @@ def child_spec(request: SpawnRequest, env: Mapping[str, str | None]) -> dict[str
 
 def spec_memfd(request: SpawnRequest, env: Mapping[str, str | None]) -> int:
     """The child's instructions, in an anonymous file: no size limit, no blocking, no trace in env."""
-    fd = os.memfd_create("supervisord-lite-spec", os.MFD_CLOEXEC)
-    data = orjson.dumps(child_spec(request, env))
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    return memfd_holding(orjson.dumps(child_spec(request, env)), "supervisord-lite-spec")
 
 
 def reset_inherited_signals() -> None:
