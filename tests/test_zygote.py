@@ -407,3 +407,35 @@ def test_preload_is_imported_by_the_zygote_only(tmp_path: Path) -> None:
                    what="a child of the zygote")  # fmt: skip
     finally:
         stop_daemon(d)
+
+
+@pytest.mark.timeout(60)
+def test_where_clone_parent_is_refused_the_double_fork_gives_the_same_children(
+    tmp_path: Path,
+) -> None:
+    # A preloaded module (imported by the zygote only) makes the zygote take the path it takes
+    # where the kernel refuses CLONE_PARENT (a seccomp filter, another architecture): a double
+    # fork whose intermediate exits at once. Nothing else forces that path on this kernel.
+    (tmp_path / "sl_no_clone_parent.py").write_text(
+        "from supervisord_lite.owner import sibling_fork\nsibling_fork._refused = True\n"
+    )
+    d = start_daemon(tmp_path, "--preload", "sl_no_clone_parent", env={"PYTHONPATH": str(tmp_path)})
+    try:
+        wait_until(lambda: zygote_pid(d) is not None, timeout=15, what="zygote")
+        zpid = zygote_pid(d)
+        keeper = d.owner_pid()
+        src = (
+            "import os, sys; f = sys.modules['supervisord_lite.owner.sibling_fork']; "
+            "print(sys.modules['__main__'].__spec__.name, f.available(), os.getppid()); "
+            "raise SystemExit(5)"
+        )
+        for _ in range(3):  # the spare taken first was forked before the first request
+            o = run(d, py(src), args=[src])
+            assert (o.exitcode, o.out) == (5, f"supervisord_lite.owner.zygote False {keeper}\n")
+        # Spares are the keeper's children, as with CLONE_PARENT; the intermediates are reaped.
+        spares = [p for p in children_of(keeper) if comm(p) == "sl-spare"]
+        assert spares
+        wait_until(lambda: children_of(zpid) == [], timeout=15, what="intermediates reaped")
+        assert zygote_pid(d) == zpid
+    finally:
+        stop_daemon(d)
