@@ -38,6 +38,17 @@ def test_a_bad_command_line_is_exit_code_2(daemon: Daemon) -> None:
     assert ctl(daemon, "status", "--bogus").returncode == 2
     out = ctl(daemon, "run")
     assert out.returncode == 2 and "give a command after --" in out.stderr
+    out = ctl(daemon, "add", "web")
+    assert out.returncode == 2 and "add: nothing to run" in out.stderr
+    for verb, name in (("run", []), ("add", ["web"])):
+        out = ctl(daemon, verb, "--env", "NOEQUALS", *name, "--", "true")
+        assert out.returncode == 2, out
+        assert f"{verb}: --env 'NOEQUALS' is not K=V" in out.stderr
+    # An option after NAME (where the command goes) is not run as a command named "--env".
+    out = ctl(daemon, "add", "web", "--env", "A=1", "--", "true")
+    assert out.returncode == 2 and "'--env' is an option where the command should be" in out.stderr
+    # Nothing was created or added by the refused lines.
+    assert ctl(daemon, "status", "--json").stdout.count('"web"') == 0
 
 
 def test_status_lists_programs_and_ad_hoc_processes_plainly_in_a_pipe(daemon: Daemon) -> None:

@@ -65,6 +65,34 @@ def execute(args: argparse.Namespace, command: Command) -> int:
         return OK
 
 
+def command_after_dashes(args: argparse.Namespace, verb: str, example: str) -> list[str]:
+    """The command after `--` (argparse's REMAINDER keeps the `--` itself), or a UsageError.
+
+    Without `--`, a first word that starts with "-" is an option given too late (after NAME,
+    where REMAINDER takes everything): refused, rather than run as a command named "--env"."""
+    dashes = args.argv[:1] == ["--"]
+    argv: list[str] = args.argv[1:] if dashes else args.argv
+    if not argv:
+        raise UsageError(f"{verb}: nothing to run; give a command after --, as in `{example}`")
+    if not dashes and argv[0].startswith("-"):
+        raise UsageError(
+            f"{verb}: {argv[0]!r} is an option where the command should be: options go first, "
+            f"then -- and the command, as in `{example}`"
+        )
+    return argv
+
+
+def env_pairs(items: list[str], verb: str) -> dict[str, str]:
+    """Repeated --env K=V options as a dict, or a UsageError naming the one that is not K=V."""
+    env: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{verb}: --env {item!r} is not K=V")
+        env[key] = value
+    return env
+
+
 def print_json(value: Any) -> None:
     print(json.dumps(value, separators=(",", ":"), ensure_ascii=False), flush=True)
 

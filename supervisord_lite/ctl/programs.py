@@ -8,7 +8,7 @@ from typing import Any
 
 from supervisord_lite_client import Client, Command
 
-from supervisord_lite.ctl.common import OK, UsageError, as_dict, print_json
+from supervisord_lite.ctl.common import OK, as_dict, command_after_dashes, env_pairs, print_json
 
 
 def add(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -32,15 +32,8 @@ def add(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def add_program(args: argparse.Namespace, client: Client) -> int:
-    argv: list[str] = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    if not argv:
-        raise UsageError("add: nothing to run; give a command after --, as in `add web -- CMD`")
-    env: dict[str, str] = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"add: --env {item!r} is not K=V")
-        env[key] = value
+    argv = command_after_dashes(args, "add", "add web -- CMD")
+    env = env_pairs(args.env, "add")
     status = client.add_program(
         args.name, Command(argv, env=env or None, cwd=args.cwd), restart=args.restart,
         start=args.start,

@@ -17,7 +17,15 @@ from supervisord_lite_client import Client, SupervisordLiteError
 from supervisord_lite_client.calls import output_fds
 from supervisord_lite_client.protocol import ProcessInfo, parse_process_info
 
-from supervisord_lite.ctl.common import REFUSED, UsageError, as_dict, connect, print_json
+from supervisord_lite.ctl.common import (
+    REFUSED,
+    UsageError,
+    as_dict,
+    command_after_dashes,
+    connect,
+    env_pairs,
+    print_json,
+)
 
 
 def add(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -51,15 +59,8 @@ def exit_code(info: ProcessInfo) -> int:
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:
-    argv: list[str] = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    if not argv:
-        raise UsageError("run: nothing to run; give a command after --, as in `run -- make test`")
-    env: dict[str, str] = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"run: --env {item!r} is not K=V")
-        env[key] = value
+    argv = command_after_dashes(args, "run", "run -- make test")
+    env = env_pairs(args.env, "run")
     target: dict[str, Any] = {"argv": argv}
     if env:
         target["env"] = env
