@@ -19,6 +19,7 @@ from supervisord_lite import systemd
 from supervisord_lite.config.apply import Reloader
 from supervisord_lite.config.load import BadConfig, Config
 from supervisord_lite.core.model import Spawner
+from supervisord_lite.core.store import StoreWriteFailed
 from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.options import Options
 from supervisord_lite.owner.factory import close_trees, make_spawner
@@ -270,7 +271,11 @@ async def serve(options: Options) -> int:
         supervisor.persist(clean=True)
         await ray.drain()  # the actors of the exits just stored go
     supervision.close()
-    if keeper is not None:
+    if keeper is not None and supervisor.unwritten:
+        # The last exit statuses are not on disk: the keeper keeps them for the next daemon.
+        log.error("the state could not be written: the keeper stays, holding the exit statuses")
+        keeper.close(quit=False)
+    elif keeper is not None:
         keeper.close(quit=True)  # the keeper ends too (the zygote, and what children left)
     elif local is not None:
         local.close()  # the zygote and its spares go too
@@ -279,7 +284,10 @@ async def serve(options: Options) -> int:
         ray.close()  # stop watching; the actors of stored exits go
     if store is not None:
         supervisor.seal()  # what the owner's end changed is written, and nothing is left scheduled
-        store.close()
+        try:
+            store.close()
+        except StoreWriteFailed as exc:
+            log.error("%s; the changes since the last write are not on disk", exc)
     if front_lock is not None:
         os.close(front_lock)
     if temp_logs is not None:

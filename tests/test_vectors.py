@@ -53,6 +53,10 @@ UNREACHABLE = {
     ErrorCode.BACKEND_UNAVAILABLE: (
         "1019 needs a daemon whose cluster went away (tests/test_cluster_*.py); vectors run locally"
     ),
+    ErrorCode.STATE_UNWRITABLE: (
+        "1022 needs a daemon whose state directory is full; tests/test_state_unwritable.py fills "
+        "one"
+    ),
 }
 # Codes shown only indirectly: the vector checks a supervised child's exit status, the child
 # checks the code (it is the caller the rule is about).

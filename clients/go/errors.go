@@ -34,6 +34,7 @@ const (
 	ErrBadConfig          ErrorCode = 1018 // daemon.reload: the config file cannot be used; data: {"path"}
 	ErrBackendUnavailable ErrorCode = 1019 // the daemon's cluster cannot be reached now
 	ErrBadPlacement       ErrorCode = 1020 // no live node can take the placement, or the daemon takes none
+	ErrStateUnwritable    ErrorCode = 1022 // the state cannot be written (a full disk): no new id; try later
 )
 
 // Standard JSON-RPC 2.0 codes.
@@ -72,6 +73,7 @@ var codeNames = map[ErrorCode]string{
 	ErrBadConfig:          "BadConfig",
 	ErrBackendUnavailable: "BackendUnavailable",
 	ErrBadPlacement:       "BadPlacement",
+	ErrStateUnwritable:    "StateUnwritable",
 }
 
 // String is the code's name in PROTOCOL.md ("AlreadyStarted"), or "code N" for other codes.

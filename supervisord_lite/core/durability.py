@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from supervisord_lite.core import errors
 from supervisord_lite.core.model import (
     FINAL_STATES,
     ProcessRecord,
@@ -15,7 +16,7 @@ from supervisord_lite.core.model import (
 )
 from supervisord_lite.core.parts import Part
 from supervisord_lite.core.persistence import from_document, from_request
-from supervisord_lite.core.store import META, PROCESS, Store
+from supervisord_lite.core.store import META, PROCESS, Store, StoreWriteFailed
 
 log = logging.getLogger("supervisord_lite.core.supervisor")
 
@@ -90,6 +91,24 @@ class Durability(Part):
             "children_of_main": self._children_of_main,
             "last_id": self._last_id,
         }
+
+    def _reserve(self, next_id: int) -> None:
+        """Ids up to `next_id` recorded as maybe handed out (a write once a block), or
+        StateUnwritable: an id the store does not know of could be handed out again after a crash."""
+        assert self._journal is not None
+        try:
+            self._journal.reserve(next_id)
+        except StoreWriteFailed as exc:
+            raise errors.StateUnwritable(
+                f"no process can be created now: {exc}. A new block of ids must be written "
+                "first, so that no restart hands one out twice; free space in the state "
+                "directory (what runs goes on meanwhile)"
+            ) from None
+
+    @property
+    def unwritten(self) -> bool:
+        """Whether the last write of the state failed (what changed is still in memory only)."""
+        return self._journal is not None and self._journal.failing is not None
 
     def persist_soon(self) -> None:
         """Another layer put something in the store: it goes with the next batch, soon."""

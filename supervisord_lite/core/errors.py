@@ -88,3 +88,8 @@ class BadPlacement(CoreError):
 
 class BackendUnavailable(CoreError):
     """The cluster the processes run on cannot be reached now; nothing was started."""
+
+
+class StateUnwritable(CoreError):
+    """A create needs a new block of ids recorded in the state directory, and it cannot be
+    written (a full disk): no id is handed out that a restart could hand out again."""

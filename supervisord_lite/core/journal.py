@@ -9,14 +9,20 @@ stored, and ids are reserved ahead in blocks (`reserve`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from supervisord_lite.core.model import ProcessRecord
 from supervisord_lite.core.persistence import to_document
-from supervisord_lite.core.store import META, PROCESS, Store
+from supervisord_lite.core.store import META, PROCESS, Store, StoreWriteFailed
+
+log = logging.getLogger(__name__)
 
 FLUSH_DELAY = 0.01
+# While the store cannot write (a full disk), it is tried again this often: one line in the log
+# when it starts failing and one when it writes again, not a traceback per batch.
+RETRY_DELAY = 1.0
 ID_BLOCK = 1000  # ids reserved at a time: after a crash, numbering goes on past the block
 
 
@@ -36,6 +42,8 @@ class Journal:
         self._forgotten: list[int] = []  # released before their exit was acknowledged
         self._flushing = False
         self._sealed = False
+        self.failing: StoreWriteFailed | None = None  # the last write failed (kept in the store)
+        self._held: list[int] = []  # exits stored in a batch that failed: acknowledged later
 
     @property
     def holds_exits(self) -> bool:
@@ -71,6 +79,9 @@ class Journal:
         """
         self.flush(clean=True)
         self._sealed = True
+        if self._handle is not None:  # a retry of a write that failed: the store closes now
+            self._handle.cancel()
+            self._handle = None
 
     def _schedule(self) -> None:
         if self._handle is not None or self._sealed:
@@ -80,7 +91,8 @@ class Journal:
         except RuntimeError:  # no loop (a unit test): write at once
             self.flush()
             return
-        self._handle = loop.call_later(FLUSH_DELAY, self.flush)
+        delay = FLUSH_DELAY if self.failing is None else RETRY_DELAY
+        self._handle = loop.call_later(delay, self.flush)
 
     def flush(self, *, clean: bool = False) -> None:
         """Write what changed in one transaction; then tell the owner which exits it may forget."""
@@ -100,6 +112,27 @@ class Journal:
                 acknowledged.append(key)
         self.store.put(META, "daemon", {**self._meta(), "clean": clean})
         self._flushing = False
-        self.store.flush()
+        try:
+            self.store.flush()
+        except StoreWriteFailed as exc:
+            # The batch stays in the store, and these exits with the owner, until a write works.
+            self._held += acknowledged
+            self._write_failed(exc)
+            return
+        if self.failing is not None:
+            log.warning("writing the state works again (it had failed: %s)", self.failing)
+            self.failing = None
+        acknowledged, self._held = self._held + acknowledged, []
         if acknowledged and self._acknowledge is not None:
             self._acknowledge(acknowledged)
+
+    def _write_failed(self, exc: StoreWriteFailed) -> None:
+        if self.failing is None:
+            log.error(
+                "%s; what changed stays in memory, and exit statuses with the keeper, until a "
+                "write succeeds (tried every %gs)",
+                exc,
+                RETRY_DELAY,
+            )
+        self.failing = exc
+        self._schedule()

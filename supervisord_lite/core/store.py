@@ -27,6 +27,11 @@ EVENT = "event"
 META = "meta"
 
 
+class StoreWriteFailed(Exception):
+    """The store could not write (a full disk, a read-only or removed state directory). Nothing
+    is dropped: what was pending stays pending, and the next `flush` writes it."""
+
+
 class Store(Protocol):
     def put(self, kind: str, key: Key, value: Document) -> None:
         """Create or replace one document (made durable with the next batch)."""
@@ -39,7 +44,8 @@ class Store(Protocol):
         ...
 
     def reserve_ids(self, upto: int) -> None:
-        """Durably record, before returning, that ids up to `upto` may have been handed out."""
+        """Durably record, before returning, that ids up to `upto` may have been handed out
+        (StoreWriteFailed if it cannot)."""
         ...
 
     def reserved_ids(self) -> int:
@@ -51,7 +57,7 @@ class Store(Protocol):
         ...
 
     def flush(self) -> None:
-        """Write what is pending now (at a clean stop)."""
+        """Write what is pending now; StoreWriteFailed (everything still pending) if it cannot."""
         ...
 
     def close(self) -> None: ...

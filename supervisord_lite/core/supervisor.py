@@ -145,6 +145,8 @@ class Supervisor(Starting, Retention, Durability, Lifecycle):
         _check_target(target, args, kwargs)
         if placement is not None:
             self._check_placement(placement)
+        if self._journal is not None:
+            self._reserve(self._last_id + 1)  # before anything changes: a refusal costs nothing
         if caller is None:
             self._children_of_main += 1
             identity: tuple[int, ...] = (self._children_of_main,)
@@ -154,8 +156,6 @@ class Supervisor(Starting, Retention, Durability, Lifecycle):
             identity = (*caller.identity, caller.children_created)
             inherited = caller.authkey
         self._last_id += 1
-        if self._journal is not None:
-            self._journal.reserve(self._last_id)
         record = ProcessRecord(
             id=self._last_id,
             identity=identity,

@@ -34,6 +34,7 @@ class ErrorCode(enum.IntEnum):
     BAD_CONFIG = 1018
     BACKEND_UNAVAILABLE = 1019
     BAD_PLACEMENT = 1020
+    STATE_UNWRITABLE = 1022
 
 
 CODES: dict[type[errors.CoreError], ErrorCode] = {
@@ -56,6 +57,7 @@ CODES: dict[type[errors.CoreError], ErrorCode] = {
     errors.BadRunId: ErrorCode.INVALID_PARAMS,
     errors.BackendUnavailable: ErrorCode.BACKEND_UNAVAILABLE,
     errors.BadPlacement: ErrorCode.BAD_PLACEMENT,
+    errors.StateUnwritable: ErrorCode.STATE_UNWRITABLE,
 }
 
 

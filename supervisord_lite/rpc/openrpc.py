@@ -96,6 +96,11 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
         "BadPlacement: no live node can take this placement, or the daemon runs processes "
         "locally and takes none (data: {node} or {resource} or {resources})"
     ),
+    ErrorCode.STATE_UNWRITABLE: (
+        "StateUnwritable: the daemon cannot write its state directory (a full disk, say), and a "
+        "create needs a new block of ids written first; nothing was created, and what runs goes "
+        "on; try again once there is space"
+    ),
 }
 
 # Standard errors any method can answer (after its own): its params are checked, and it may fail.

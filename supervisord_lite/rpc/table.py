@@ -34,7 +34,7 @@ _ID = (E.NO_SUCH_PROCESS, E.ACCESS_DENIED)
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("process.create", Api.create, m.CreateParams, m.ProcessInfo,
                "Create a Process (not started). Its parent is the calling supervised process, if any.",
-               (E.GROUP_NOT_NULL, E.BAD_TARGET, E.BAD_PLACEMENT)),
+               (E.GROUP_NOT_NULL, E.BAD_TARGET, E.BAD_PLACEMENT, E.STATE_UNWRITABLE)),
     MethodSpec("process.start", Api.start, m.StartParams, m.ProcessInfo,
                "Start the process; at most once.",
                (*_ID, E.ALREADY_STARTED, E.SPAWN_FAILED, E.TARGET_FAILED, E.SHUTTING_DOWN,

@@ -11,6 +11,7 @@ thousand), so no id is handed out twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -19,7 +20,15 @@ from typing import Any
 
 import orjson
 
-from supervisord_lite.core.store import EVENT, META, PROCESS, PROGRAM, Document, Key
+from supervisord_lite.core.store import (
+    EVENT,
+    META,
+    PROCESS,
+    PROGRAM,
+    Document,
+    Key,
+    StoreWriteFailed,
+)
 
 FILENAME = "state.sqlite3"
 _KINDS = (PROCESS, PROGRAM, EVENT, META)
@@ -77,22 +86,31 @@ class SqliteStore:
         pending, self._pending = self._pending, {}
         callbacks, self._flushed = self._flushed, []
         if pending:
-            puts: dict[str, list[tuple[str, bytes]]] = {}
-            deletes: dict[str, list[tuple[str]]] = {}
-            for (kind, key), value in pending.items():
-                if value is _GONE:
-                    deletes.setdefault(kind, []).append((str(key),))
-                else:
-                    puts.setdefault(kind, []).append((str(key), orjson.dumps(value)))
-            with self._transaction():
-                for kind, rows in puts.items():
-                    self._db.executemany(
-                        f"INSERT OR REPLACE INTO {_table(kind)} (key, doc) VALUES (?, ?)", rows
-                    )
-                for kind, keys in deletes.items():
-                    self._db.executemany(f"DELETE FROM {_table(kind)} WHERE key = ?", keys)
+            try:
+                self._write(pending)
+            except StoreWriteFailed:
+                # Kept for the next flush; what changed since overrides what failed, key by key.
+                self._pending = {**pending, **self._pending}
+                self._flushed = callbacks + self._flushed
+                raise
         for callback in callbacks:
             callback()
+
+    def _write(self, pending: dict[tuple[str, Key], object]) -> None:
+        puts: dict[str, list[tuple[str, bytes]]] = {}
+        deletes: dict[str, list[tuple[str]]] = {}
+        for (kind, key), value in pending.items():
+            if value is _GONE:
+                deletes.setdefault(kind, []).append((str(key),))
+            else:
+                puts.setdefault(kind, []).append((str(key), orjson.dumps(value)))
+        with self._transaction():
+            for kind, rows in puts.items():
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO {_table(kind)} (key, doc) VALUES (?, ?)", rows
+                )
+            for kind, keys in deletes.items():
+                self._db.executemany(f"DELETE FROM {_table(kind)} WHERE key = ?", keys)
 
     def reserve_ids(self, upto: int) -> None:
         if upto <= self._reserved:
@@ -119,26 +137,44 @@ class SqliteStore:
         return out
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
 
     def _read_reserved(self) -> int:
         row = self._db.execute(f"SELECT doc FROM {META} WHERE key = ?", (_RESERVED,)).fetchone()
         return int(orjson.loads(row[0])) if row else 0
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE … COMMIT; any SQLite error (SQLITE_FULL, an I/O error) rolls back what is
+    left of the transaction and becomes StoreWriteFailed, naming the file."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreWriteFailed(f"cannot write {self._path}: {exc}") from None
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as error:
+            exc = exc or error
+        if isinstance(exc, sqlite3.Error):
+            # A failed COMMIT can leave the transaction open: the next BEGIN would fail on it.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise StoreWriteFailed(f"cannot write {self._path}: {exc}") from None
 
 
 def _table(kind: str) -> str:

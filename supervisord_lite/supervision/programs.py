@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisord_lite.core import errors
+from supervisord_lite.core.journal import RETRY_DELAY
 from supervisord_lite.core.model import ProcessRecord, State
 from supervisord_lite.core.store import PROGRAM, MemoryStore, Store
 from supervisord_lite.core.supervisor import Supervisor
@@ -169,14 +170,23 @@ class Programs:
     # -- runs ------------------------------------------------------------------------------
     async def _run(self, program: Program) -> None:
         spec = program.spec
-        record = self._sv.create(
-            caller=None,
-            target=spec.target,
-            args=spec.args,
-            kwargs=spec.kwargs,
-            name=spec.name,
-            program=spec.name,
-        )
+        try:
+            record = self._sv.create(
+                caller=None,
+                target=spec.target,
+                args=spec.args,
+                kwargs=spec.kwargs,
+                name=spec.name,
+                program=spec.name,
+            )
+        except errors.StateUnwritable as exc:
+            # No id can be given until the state can be written (a full disk): the run waits in
+            # backoff, tried again as often as the write is, rather than never.
+            log.error("program %s cannot start a run now: %s", spec.name, exc.message)
+            self._set_state(program, BACKOFF, delay=RETRY_DELAY)
+            loop = asyncio.get_running_loop()
+            program.timer = loop.call_later(RETRY_DELAY, self._restart, program)
+            raise
         program.record = record
         program.run_ids.append(record.id)
         program.runs += 1

@@ -31,6 +31,7 @@ export const ErrorCode = {
   BadConfig: 1018,
   BackendUnavailable: 1019,
   BadPlacement: 1020,
+  StateUnwritable: 1022,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -128,6 +129,8 @@ export class EventsExpiredError extends RpcError {
 export class BadConfigError extends RpcError {}
 export class BackendUnavailableError extends RpcError {}
 export class BadPlacementError extends RpcError {}
+/** 1022: the daemon cannot write its state (a full disk); nothing was created: try again later. */
+export class StateUnwritableError extends RpcError {}
 
 const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) => RpcError>([
   [ErrorCode.ParseError, ParseError],
@@ -156,6 +159,7 @@ const SUBCLASSES = new Map<number, new (error: RpcErrorObject, method?: string) 
   [ErrorCode.BadConfig, BadConfigError],
   [ErrorCode.BackendUnavailable, BackendUnavailableError],
   [ErrorCode.BadPlacement, BadPlacementError],
+  [ErrorCode.StateUnwritable, StateUnwritableError],
 ]);
 
 /**

@@ -12,7 +12,7 @@
     │   ├── ShuttingDown (1009)   PermissionDenied (1010)  FdsMissing (1011)
     │   ├── StillRunning (1012, also a ValueError, as multiprocessing's close() raises)
     │   ├── AccessDenied (1016)   AuthenticationFailed (1017)  TooLarge (1021)
-    │   ├── BackendUnavailable (1019)  BadPlacement (1020)
+    │   ├── BackendUnavailable (1019)  BadPlacement (1020)  StateUnwritable (1022)
     │   └── ParseError (-32700)   InvalidRequest (-32600)  MethodNotFound (-32601)
     │       InvalidParams (-32602)  InternalError (-32603)
     ├── ProcessNotInitialized (also a RuntimeError)  a Process subclass did not call Process.__init__
@@ -257,6 +257,14 @@ class BadPlacement(RemoteError):
     name = "BadPlacement"
 
 
+class StateUnwritable(RemoteError):
+    """1022: the daemon cannot write its state directory (a full disk, say), and a create needs
+    a new block of ids written first; nothing was created and what runs goes on: try again later."""
+
+    code = 1022
+    name = "StateUnwritable"
+
+
 class ParseError(RemoteError):
     """-32700: the daemon could not parse what was sent."""
 
@@ -316,6 +324,7 @@ ERROR_CLASSES: dict[int, type[RemoteError]] = {
         BadConfig,
         BackendUnavailable,
         BadPlacement,
+        StateUnwritable,
         ParseError,
         InvalidRequest,
         MethodNotFound,

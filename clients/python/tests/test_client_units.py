@@ -168,9 +168,10 @@ def test_the_public_names_exist() -> None:
     assert issubclass(slc.ConnectionLost, slc.DaemonUnavailable)
     for cls in (slc.NoSuchProcess, slc.AlreadyStarted, slc.NotStarted, slc.GroupNotNull, slc.BadTarget,
                 slc.SpawnFailed, slc.TargetFailed, slc.JoinSelf, slc.ShuttingDown, slc.PermissionDenied,
-                slc.FdsMissing, slc.BackendUnavailable, slc.BadPlacement):  # fmt: skip
+                slc.FdsMissing, slc.BackendUnavailable, slc.BadPlacement,
+                slc.StateUnwritable):  # fmt: skip
         assert issubclass(cls, slc.RemoteError) and issubclass(cls, slc.SupervisordLiteError)
-        assert 1001 <= cls.code <= 1021
+        assert 1001 <= cls.code <= 1022
     assert slc.StillRunning.code == 1012 and issubclass(slc.StillRunning, slc.RemoteError)
     assert issubclass(slc.StillRunning, ValueError)  # what multiprocessing's close() raises
 
