@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -27,9 +28,10 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc.methods import info
 from supervisord_lite.state.sqlite import SqliteStore
 from supervisord_lite.supervision.service import Supervision
-from tests.conftest import Daemon, start_daemon, stop_daemon
+from tests.conftest import Daemon, keeper_pid, start_daemon, stop_daemon
 from tests.test_core import FakeSpawner
 from tests.test_supervision_programs import spec, until
+from tests.test_wire_support import kill_pid, pid_gone, sleeper
 from tests.wire import RawClient, wait_until
 
 JOURNAL = "supervisord_lite.core.journal"
@@ -251,3 +253,36 @@ def test_a_full_disk_loses_nothing_and_the_daemon_goes_on(
         for daemon in (d, d2):
             if daemon is not None and daemon.proc.poll() is None:
                 stop_daemon(daemon)
+
+
+@pytest.mark.timeout(120)
+def test_a_stop_that_cannot_write_leaves_the_exits_with_the_keeper(
+    private_dir: Path, small_fs: Path
+) -> None:
+    state = small_fs / "state"
+    d = start_daemon(private_dir, "--state-dir", str(state))
+    d2: Daemon | None = None
+    keeper = None
+    try:
+        with d.client() as c:
+            s = sleeper(c)
+            wait_until(lambda: s["id"] in stored(state), timeout=15, what="the record on disk")
+        keeper = keeper_pid(state)
+        assert keeper is not None
+        fill_disk(small_fs / "filler")
+        assert stop_daemon(d) == 0, d.stderr()
+        assert pid_gone(s["pid"]), "a stop stops the children, disk or no disk"
+        assert "the keeper stays" in d.stderr()
+        assert keeper_pid(state) == keeper, "the keeper holds the exit status the disk could not"
+        os.unlink(small_fs / "filler")
+        d2 = start_daemon(private_dir, "--state-dir", str(state))
+        with d2.client() as c:
+            got = c.call("process.join", {"id": s["id"]})
+            assert (got["state"], got["exitcode"]) == ("exited", -signal.SIGTERM), got
+    finally:
+        if d2 is not None:
+            stop_daemon(d2)
+        if d.proc.poll() is None:
+            stop_daemon(d)
+        if keeper is not None and keeper_pid(state) == keeper:
+            kill_pid(keeper)
