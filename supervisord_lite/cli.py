@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     from supervisord_lite.config.load import BadConfig, find_config, load
     from supervisord_lite.options import Options
     from supervisord_lite.server import UnknownGroup, serve
+    from supervisord_lite.state.sqlite import StateUnreadable
 
     try:
         config = load(find_config(args.config))
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AlreadyServing, UnsafeDirectory, UnknownGroup) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
-    except (PermissionError, UntrustedDirectory, StateInUse, KeeperGone) as exc:
+    except (PermissionError, UntrustedDirectory, StateInUse, KeeperGone, StateUnreadable) as exc:
         print(f"supervisord-lite: {exc}", file=sys.stderr)
         return 1
     except BackendUnavailable as exc:

@@ -1,4 +1,5 @@
-"""A state directory that cannot be written (a full disk) loses nothing and hands out no id twice.
+"""A state directory that cannot be written (a full disk) loses nothing and hands out no id twice;
+one that cannot be read is a clear refusal to start.
 
 The unit tests use the real SQLite store, its writes refused with `PRAGMA query_only` (SQLite's
 own refusal), under the core with a fake owner. The daemon test fills a
@@ -15,6 +16,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from supervisord_lite.core.supervisor import Supervisor
 from supervisord_lite.rpc.methods import info
 from supervisord_lite.state.sqlite import SqliteStore
 from supervisord_lite.supervision.service import Supervision
-from tests.conftest import Daemon, keeper_pid, start_daemon, stop_daemon
+from tests.conftest import REPO, Daemon, keeper_pid, start_daemon, stop_daemon
 from tests.test_core import FakeSpawner
 from tests.test_supervision_programs import spec, until
 from tests.test_wire_support import kill_pid, pid_gone, sleeper
@@ -286,3 +288,46 @@ def test_a_stop_that_cannot_write_leaves_the_exits_with_the_keeper(
             stop_daemon(d)
         if keeper is not None and keeper_pid(state) == keeper:
             kill_pid(keeper)
+
+
+# ---------------------------------------------------------------- a state file that cannot be read
+
+
+def serve_once(private_dir: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisord_lite", "serve", "--socket", str(private_dir / "s"),
+         "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=30, cwd=REPO, stdin=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("damage", ["not-a-database", "a-garbled-row"])
+def test_a_state_file_that_cannot_be_read_is_a_clear_refusal(
+    private_dir: Path, damage: str
+) -> None:
+    state = private_dir / "state"
+    state.mkdir(mode=0o700)
+    db = state / "state.sqlite3"
+    if damage == "not-a-database":
+        db.write_bytes(os.urandom(8192))
+    else:
+        SqliteStore(state).close()
+        with sqlite3.connect(db) as conn:
+            conn.execute("INSERT INTO process (key, doc) VALUES ('1', x'7b7b7b')")  # "{{{"
+    db.chmod(0o600)
+    done = serve_once(private_dir, state)
+    assert done.returncode == 1, done
+    assert f"the state file {db} cannot be used" in done.stderr, done.stderr
+    assert "move it aside" in done.stderr and "Traceback" not in done.stderr
+    wait_until(lambda: keeper_pid(state) is None, timeout=15, what="no keeper left running")
+    # Moved aside, as the message says: the daemon starts with no records.
+    for path in state.glob("state.sqlite3*"):
+        path.rename(path.with_name("damaged-" + path.name))
+    d = start_daemon(private_dir, "--state-dir", str(state))
+    try:
+        with d.client() as c:
+            assert c.call("process.list") == []
+    finally:
+        stop_daemon(d)

@@ -37,6 +37,17 @@ _RESERVED = "reserved_ids"
 _GONE = object()
 
 
+class StateUnreadable(Exception):
+    """The state file cannot be used at start-up: the daemon starts nothing rather than guess."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        super().__init__(
+            f"the state file {path} cannot be used ({exc}). If it is damaged or not this "
+            "daemon's, move it aside (with its -wal and -shm files) to start with no records, "
+            "or restore it from a backup; nothing was started"
+        )
+
+
 class SqliteStore:
     def __init__(self, directory: Path) -> None:
         path = directory / FILENAME
@@ -46,20 +57,24 @@ class SqliteStore:
         os.chmod(path, 0o600)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit is a write to the log, no fsync; a power loss may lose the
-        # last commits, never the database. The keeper holds what matters most (exit statuses).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for kind in _KINDS:
-            self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {kind} (key TEXT PRIMARY KEY, doc BLOB NOT NULL)"
-            )
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit is a write to the log, no fsync; a power loss may lose
+            # the last commits, never the database. The keeper holds what matters most (exits).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            for kind in _KINDS:
+                self._db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {kind} (key TEXT PRIMARY KEY, doc BLOB NOT NULL)"
+                )
+            self._reserved = self._read_reserved()
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            self._db.close()
+            raise StateUnreadable(path, exc) from None
         self._pending: dict[tuple[str, Key], object] = {}
         # Told of the first change of a batch, so that a write comes soon whoever made it (the
         # journal's records, or supervision's programs and events).
         self.on_pending: Callable[[], None] = lambda: None
         self._flushed: list[Callable[[], None]] = []
-        self._reserved = self._read_reserved()
 
     # -- writes (batched) ------------------------------------------------------------------
     def put(self, kind: str, key: Key, value: Document) -> None:
@@ -127,13 +142,15 @@ class SqliteStore:
 
     # -- reads (at start-up) ---------------------------------------------------------------
     def load(self, kind: str) -> dict[Key, dict[str, Any]]:
-        rows = self._db.execute(f"SELECT key, doc FROM {_table(kind)}").fetchall()
         out: dict[Key, dict[str, Any]] = {}
-        for key, doc in rows:
-            if kind == META and key == _RESERVED:
-                continue
-            value = orjson.loads(doc)
-            out[int(key) if key.isdigit() else key] = value
+        try:
+            rows = self._db.execute(f"SELECT key, doc FROM {_table(kind)}").fetchall()
+            for key, doc in rows:
+                if kind == META and key == _RESERVED:
+                    continue
+                out[int(key) if key.isdigit() else key] = orjson.loads(doc)
+        except (sqlite3.DatabaseError, orjson.JSONDecodeError) as exc:  # a damaged page or row
+            raise StateUnreadable(self.path, exc) from None
         return out
 
     def close(self) -> None:
