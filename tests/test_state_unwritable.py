@@ -173,6 +173,12 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def serve_on(private_dir: Path, small_fs: Path) -> tuple[Path, Daemon]:
+    """A daemon whose state directory is on the small filesystem; that directory, and it."""
+    state = small_fs / "state"
+    return state, start_daemon(private_dir, "--state-dir", str(state))
+
+
 def fill_disk(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -204,8 +210,7 @@ def run_to_end(c: RawClient, code: int) -> dict[str, Any]:
 def test_a_full_disk_loses_nothing_and_the_daemon_goes_on(
     private_dir: Path, small_fs: Path
 ) -> None:
-    state = small_fs / "state"
-    d = start_daemon(private_dir, "--state-dir", str(state))
+    state, d = serve_on(private_dir, small_fs)
     d2: Daemon | None = None
     try:
         with d.client() as c:
@@ -261,8 +266,7 @@ def test_a_full_disk_loses_nothing_and_the_daemon_goes_on(
 def test_a_stop_that_cannot_write_leaves_the_exits_with_the_keeper(
     private_dir: Path, small_fs: Path
 ) -> None:
-    state = small_fs / "state"
-    d = start_daemon(private_dir, "--state-dir", str(state))
+    state, d = serve_on(private_dir, small_fs)
     d2: Daemon | None = None
     keeper = None
     try:
